@@ -1,0 +1,167 @@
+/**
+ * Gateway configuration: the zod schema is the single source of truth for every field, its
+ * default and its bounds; the `GatewayConfig` type is inferred from it.
+ *
+ * @module
+ */
+import { z } from "zod";
+
+/** The config file used when neither `--config` nor `GATEWAY_CONFIG` names one. */
+export const DEFAULT_CONFIG_PATH = "config/gateway.json";
+
+/** Environment variable that overrides the config path (the `--config` flag wins over it). */
+export const CONFIG_PATH_ENV = "GATEWAY_CONFIG";
+
+const port = z.number().int().min(0).max(65535);
+const host = z.string().min(1);
+
+const sessionSchema = z.strictObject({
+  /** Seconds without an inbound frame before a session is closed (4000). At least 2 s so a
+   * client on a slow link has time to answer the ping sent at half the TTL. */
+  heartbeat_ttl_sec: z.number().int().min(2).max(86_400).default(60),
+  /** Seconds between sweeps. The sweep is O(sessions), so one per second is the floor. */
+  check_interval_sec: z.number().int().min(1).max(3_600).default(10),
+});
+
+const websocketSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  host: host.default("0.0.0.0"),
+  port: port.default(8081),
+  /** The only path that upgrades; it must start with `/`. */
+  path: z.string().regex(/^\/[^\s?#]*$/, "must start with / and hold no spaces, ? or #")
+    .default("/ws"),
+  /** Sessions this listener holds at once; past it an upgrade gets 503. Bounded by the
+   * per-process open-files limit in practice, and at a million by the schema. */
+  max_connections: z.number().int().min(1).max(1_000_000).default(1000),
+  /** Largest inbound frame in bytes; larger frames close the session with 1009. */
+  max_message_bytes: z.number().int().min(64).max(16 * 1024 * 1024).default(64 * 1024),
+  /** Malformed or unknown frames a session may send before it is closed with 1008. */
+  max_protocol_errors: z.number().int().min(1).max(1_000_000).default(10),
+  /** Browser origins allowed to upgrade; empty allows any (native clients send none). */
+  allowed_origins: z.array(z.string().min(1)).default([]),
+});
+
+const quicSchema = z.strictObject({
+  enabled: z.boolean().default(false),
+  host: host.default("0.0.0.0"),
+  port: port.default(8082),
+  max_connections: z.number().int().min(1).max(1_000_000).default(1000),
+});
+
+const metricsSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  host: host.default("0.0.0.0"),
+  port: port.default(9090),
+  path: z.string().regex(/^\/[^\s?#]*$/, "must start with / and hold no spaces, ? or #")
+    .default("/metrics"),
+});
+
+const shutdownSchema = z.strictObject({
+  /** Seconds SIGINT/SIGTERM waits for sessions to close before exiting anyway. */
+  grace_sec: z.number().min(0).max(600).default(10),
+});
+
+const logSchema = z.strictObject({
+  level: z.enum(["debug", "info", "warn", "error"]).default("info"),
+});
+
+/** Schema of the whole config file; every field has a default, so `{}` is a valid file. */
+export const gatewayConfigSchema = z.strictObject({
+  session: sessionSchema.prefault({}),
+  websocket: websocketSchema.prefault({}),
+  quic: quicSchema.prefault({}),
+  metrics: metricsSchema.prefault({}),
+  shutdown: shutdownSchema.prefault({}),
+  log: logSchema.prefault({}),
+}).superRefine((config, ctx) => {
+  // At most half the TTL: the WebSocket ping goes out at (TTL + interval + 1) / 2 of silence
+  // (see websocketIdleTimeoutSec), and a client that only answers pings must be pinged, and
+  // its pong back, well before the TTL runs out.
+  if (config.session.check_interval_sec * 2 > config.session.heartbeat_ttl_sec) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["session", "check_interval_sec"],
+      message:
+        `must be at most half of session.heartbeat_ttl_sec (${config.session.heartbeat_ttl_sec})`,
+    });
+  }
+  const ws = config.websocket, metrics = config.metrics;
+  if (ws.enabled && metrics.enabled && ws.port !== 0 && ws.port === metrics.port) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["metrics", "port"],
+      message: `must differ from websocket.port (${ws.port})`,
+    });
+  }
+});
+
+/**
+ * Deno's own WebSocket idle timeout for a heartbeat config. Deno pings a silent client after
+ * half of it and closes with 1001 after all of it; one second past the sweeper's latest
+ * possible close keeps our 4000 `heartbeat timeout` first, while the ping still goes out
+ * before the TTL, so a client that answers pings stays alive.
+ */
+export function websocketIdleTimeoutSec(session: GatewayConfig["session"]): number {
+  return session.heartbeat_ttl_sec + session.check_interval_sec + 1;
+}
+
+/** The validated gateway configuration, with every default filled in. */
+export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;
+
+/** Input accepted by {@linkcode parseConfig}: any subset of the fields. */
+export type GatewayConfigInput = z.input<typeof gatewayConfigSchema>;
+
+/** A config file that cannot be read or does not validate; the message names file and field. */
+export class ConfigError extends Error {
+  /** Creates a config error for `file`. */
+  constructor(readonly file: string, message: string, options?: ErrorOptions) {
+    super(`Invalid config ${file}: ${message}`, options);
+    this.name = "ConfigError";
+  }
+}
+
+/**
+ * Validates a parsed config object and fills in defaults.
+ *
+ * @throws {ConfigError} listing every failing field by its dotted path.
+ */
+export function parseConfig(input: unknown, file = "<inline>"): GatewayConfig {
+  const result = gatewayConfigSchema.safeParse(input);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => {
+    if (issue.code === "unrecognized_keys") {
+      return issue.keys.map((key) => `${[...issue.path, key].join(".")}: unknown key`).join("; ");
+    }
+    const path = issue.path.length > 0 ? issue.path.join(".") : "(top level)";
+    return `${path}: ${issue.message}`;
+  });
+  throw new ConfigError(file, problems.join("; "));
+}
+
+/**
+ * Reads and validates a config file. A missing file is an error only when `required`;
+ * otherwise the built-in defaults are returned.
+ *
+ * @throws {ConfigError} when the file is unreadable, not JSON, or fails validation.
+ */
+export async function loadConfig(
+  file: string,
+  required: boolean,
+): Promise<{ config: GatewayConfig; fromFile: boolean }> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound && !required) {
+      return { config: parseConfig({}, file), fromFile: false };
+    }
+    throw new ConfigError(file, `cannot read file: ${(error as Error).message}`, { cause: error });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(file, `malformed JSON: ${(error as Error).message}`, { cause: error });
+  }
+  return { config: parseConfig(json, file), fromFile: true };
+}

@@ -1,0 +1,68 @@
+/**
+ * Every reason the gateway closes a session, as values from one table.
+ *
+ * Code ranges:
+ * - 1000–2999: standard WebSocket close codes (RFC 6455), used where one fits.
+ * - 4000–4499: gateway closes after which the client should reconnect.
+ * - 4500–4999: gateway closes after which the client should not reconnect without a change.
+ *
+ * QUIC carries the same numbers as its application error code.
+ *
+ * @module
+ */
+
+/** Why a session ended, as sent to the client and counted in metrics. */
+export interface Disconnect {
+  /** Close code sent to the client. */
+  readonly code: number;
+  /** Short reason sent to the client (at most 123 bytes, a WebSocket limit). */
+  readonly reason: string;
+  /** Whether the client should reconnect. */
+  readonly reconnect: boolean;
+  /** Metric label value; one of a fixed set, never client input. */
+  readonly label: DisconnectLabel;
+}
+
+/** Label values of `gateway_disconnects_total{reason}`. */
+export type DisconnectLabel =
+  | "client_closed"
+  | "shutdown"
+  | "protocol_errors"
+  | "message_too_big"
+  | "heartbeat_timeout"
+  | "transport_error"
+  | "server_full";
+
+function disconnect(code: number, reason: string, reconnect: boolean, label: DisconnectLabel) {
+  return Object.freeze({ code, reason, reconnect, label }) satisfies Disconnect;
+}
+
+/** The client closed the connection (any code it chose). */
+export const DisconnectClientClosed = disconnect(1000, "client closed", false, "client_closed");
+/** The gateway is shutting down; reconnect to another node or later. */
+export const DisconnectShutdown = disconnect(1001, "going away", true, "shutdown");
+/** The client kept sending malformed or unknown frames. */
+export const DisconnectProtocolErrors = disconnect(
+  1008,
+  "too many protocol errors",
+  false,
+  "protocol_errors",
+);
+/** A frame exceeded the configured maximum message size. */
+export const DisconnectMessageTooBig = disconnect(1009, "message too big", true, "message_too_big");
+/** The connection failed underneath the session (reset, I/O error). */
+export const DisconnectTransportError = disconnect(
+  1011,
+  "transport error",
+  true,
+  "transport_error",
+);
+/** No inbound frame within the heartbeat TTL. */
+export const DisconnectHeartbeatTimeout = disconnect(
+  4000,
+  "heartbeat timeout",
+  true,
+  "heartbeat_timeout",
+);
+/** The listener is at `max_connections` (QUIC; WebSocket refuses with HTTP 503 instead). */
+export const DisconnectServerFull = disconnect(4001, "server full", true, "server_full");

@@ -1,0 +1,244 @@
+/**
+ * The gateway's frame pipeline, shared by every transport: a transport hands it inbound frames
+ * for a session; it refreshes the heartbeat, enforces size and protocol-error limits, decodes
+ * the envelope, runs the route and writes the reply.
+ *
+ * @module
+ */
+import {
+  type Disconnect,
+  DisconnectMessageTooBig,
+  DisconnectProtocolErrors,
+} from "./disconnect.ts";
+import type { Logger } from "./logger.ts";
+import type { FrameEvents } from "./metrics.ts";
+import {
+  decodeEnvelope,
+  encodeError,
+  type Envelope,
+  ErrorCode,
+  utf8ByteLength,
+} from "./protocol.ts";
+import type { Router } from "./router.ts";
+import type { Session } from "./session.ts";
+import type { SessionManager } from "./session_manager.ts";
+import type { Transport } from "./transport.ts";
+
+/** Options for {@linkcode Gateway}. */
+export interface GatewayOptions {
+  /** The session registry. */
+  sessions: SessionManager;
+  /** Request routes. */
+  router: Router;
+  /** Traffic observers (metrics). */
+  events: FrameEvents;
+  /** Where protocol faults and handler errors are logged. */
+  logger: Logger;
+  /** Largest inbound frame in bytes; larger closes the session with 1009. */
+  maxMessageBytes: number;
+  /** Error replies after which the session is closed with 1008. */
+  maxProtocolErrors: number;
+}
+
+/** The transport-independent heart of the gateway. */
+export class Gateway {
+  readonly #sessions: SessionManager;
+  readonly #router: Router;
+  readonly #events: FrameEvents;
+  readonly #logger: Logger;
+  readonly #maxMessageBytes: number;
+  readonly #maxProtocolErrors: number;
+
+  /** Creates the pipeline. */
+  constructor(options: GatewayOptions) {
+    this.#sessions = options.sessions;
+    this.#router = options.router;
+    this.#events = options.events;
+    this.#logger = options.logger;
+    this.#maxMessageBytes = options.maxMessageBytes;
+    this.#maxProtocolErrors = options.maxProtocolErrors;
+  }
+
+  /** The session registry this pipeline feeds. */
+  get sessions(): SessionManager {
+    return this.#sessions;
+  }
+
+  /** Registers a new connection as a session. */
+  open(transport: Transport, remoteAddr: string): Session {
+    const session = this.#sessions.create(transport, remoteAddr);
+    this.#logger.debug("session opened", {
+      session: session.id,
+      transport: session.kind,
+      remote: remoteAddr,
+    });
+    return session;
+  }
+
+  /** Records a control frame (e.g. a WebSocket pong) as a sign of life. */
+  touch(session: Session): void {
+    this.#sessions.touch(session);
+  }
+
+  /** The transport closed by itself; ends the session with `disconnect`. */
+  closed(session: Session, disconnect?: Disconnect): void {
+    if (this.#sessions.closedByTransport(session, disconnect)) {
+      this.#logger.debug("session closed by peer", {
+        session: session.id,
+        reason: (disconnect ?? { label: "client_closed" }).label,
+      });
+    }
+  }
+
+  /** Ends a session from the gateway's side. */
+  close(session: Session, disconnect: Disconnect): void {
+    if (this.#sessions.close(session, disconnect)) {
+      this.#logger.info("session closed", {
+        session: session.id,
+        code: disconnect.code,
+        reason: disconnect.label,
+      });
+    }
+  }
+
+  /** Handles one inbound text frame. `bytes` is its UTF-8 size when the transport knows it. */
+  receiveText(session: Session, text: string, bytes?: number): void {
+    const started = performance.now();
+    const size = bytes ?? utf8ByteLength(text);
+    this.#received(session, size);
+    if (size > this.#maxMessageBytes) {
+      this.#logger.warn("frame too big", {
+        session: session.id,
+        bytes: size,
+        max: this.#maxMessageBytes,
+      });
+      this.close(session, DisconnectMessageTooBig);
+      return;
+    }
+    const decoded = decodeEnvelope(text);
+    if (!decoded.ok) {
+      this.#protocolError(session, decoded.code, decoded.message, decoded.id);
+      return;
+    }
+    this.#dispatch(session, decoded.envelope, started);
+  }
+
+  /** Handles one inbound binary frame: refused until a binary codec exists. */
+  receiveBinary(session: Session, bytes: number): void {
+    this.#received(session, bytes);
+    if (bytes > this.#maxMessageBytes) {
+      this.close(session, DisconnectMessageTooBig);
+      return;
+    }
+    this.#protocolError(
+      session,
+      ErrorCode.binaryUnsupported,
+      "Binary frames are not supported by protocol v1; send JSON text frames",
+    );
+  }
+
+  /** Encodes and sends one envelope to the session; false when the transport is gone. */
+  send(session: Session, message: object): boolean {
+    const text = JSON.stringify(message);
+    return this.#write(session, text);
+  }
+
+  #received(session: Session, bytes: number): void {
+    session.messagesIn++;
+    this.#sessions.touch(session);
+    this.#events.onFrameReceived(session.kind, bytes);
+  }
+
+  #write(session: Session, text: string): boolean {
+    if (!session.transport.write(text)) return false;
+    session.messagesOut++;
+    this.#events.onFrameSent(session.kind, utf8ByteLength(text));
+    return true;
+  }
+
+  #dispatch(session: Session, envelope: Envelope, started: number): void {
+    switch (envelope.type) {
+      case "ping":
+        this.#write(
+          session,
+          envelope.id === undefined
+            ? `{"type":"pong","ts":${Date.now()}}`
+            : `{"type":"pong","id":${envelope.id},"ts":${Date.now()}}`,
+        );
+        this.#events.onMessageHandled((performance.now() - started) / 1000);
+        return;
+      case "request":
+        this.#request(session, envelope, started);
+        return;
+      default:
+        this.#protocolError(
+          session,
+          ErrorCode.unknownType,
+          `Unknown message type "${envelope.type.slice(0, 64)}"`,
+          envelope.id,
+        );
+    }
+  }
+
+  #request(session: Session, envelope: Envelope, started: number): void {
+    const { id, route } = envelope;
+    if (id === undefined || route === undefined) {
+      this.#protocolError(
+        session,
+        ErrorCode.badEnvelope,
+        "A request needs an id and a route",
+        id,
+      );
+      return;
+    }
+    const handler = this.#router.get(route);
+    if (handler === undefined) {
+      this.#protocolError(
+        session,
+        ErrorCode.unknownRoute,
+        `No route "${route.slice(0, 64)}"`,
+        id,
+      );
+      return;
+    }
+    const respond = (data: unknown) => {
+      this.send(session, { type: "response", id, data });
+      this.#events.onMessageHandled((performance.now() - started) / 1000);
+    };
+    const fail = (error: unknown) => {
+      this.#logger.error("route handler failed", { session: session.id, route, error });
+      this.#reply(session, ErrorCode.internal, "The request could not be handled", id);
+    };
+    let result: unknown;
+    try {
+      result = handler(envelope.data, { sessionId: session.id });
+    } catch (error) {
+      fail(error);
+      return;
+    }
+    if (result instanceof Promise) result.then(respond, fail);
+    else respond(result);
+  }
+
+  #reply(session: Session, code: ErrorCode, message: string, id?: number): void {
+    this.#events.onErrorReplied(code);
+    this.#write(session, encodeError(code, message, id));
+  }
+
+  #protocolError(session: Session, code: ErrorCode, message: string, id?: number): void {
+    this.#reply(session, code, message, id);
+    session.protocolErrors++;
+    this.#logger.debug("protocol error", {
+      session: session.id,
+      code,
+      count: session.protocolErrors,
+    });
+    if (session.protocolErrors >= this.#maxProtocolErrors) {
+      this.#logger.warn("closing session after too many protocol errors", {
+        session: session.id,
+        count: session.protocolErrors,
+      });
+      this.close(session, DisconnectProtocolErrors);
+    }
+  }
+}

@@ -1,0 +1,23 @@
+/**
+ * The one interface every transport implements. A transport writes and closes; it does not
+ * read on anyone's behalf and knows nothing about sessions or metrics.
+ *
+ * @module
+ */
+import type { Disconnect } from "./disconnect.ts";
+
+/** Transport label values (`gateway_connections_active{transport}`). */
+export type TransportKind = "websocket" | "quic";
+
+/** Every transport kind, for metrics that list each one even at zero. */
+export const TRANSPORT_KINDS: readonly TransportKind[] = ["websocket", "quic"];
+
+/** A live connection to one client, as the gateway sees it. */
+export interface Transport {
+  /** Which transport this is. */
+  readonly kind: TransportKind;
+  /** Sends one encoded envelope; returns false when the connection can no longer send. */
+  write(text: string): boolean;
+  /** Closes the connection with a disconnect from the table in `disconnect.ts`; safe twice. */
+  close(disconnect: Disconnect): void;
+}
