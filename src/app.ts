@@ -50,8 +50,8 @@ export class RunningGateway implements AsyncDisposable {
       router: options.router ?? createDefaultRouter(),
       events: this.metrics,
       logger: this.#logger.child({ component: "gateway" }),
-      maxMessageBytes: config.websocket.max_message_bytes,
-      maxProtocolErrors: config.websocket.max_protocol_errors,
+      maxMessageBytes: config.protocol.max_message_bytes,
+      maxProtocolErrors: config.protocol.max_protocol_errors,
     });
     this.#lag = new EventLoopLagMonitor();
     this.#sweeper = new HeartbeatSweeper(this.sessions, {

@@ -33,12 +33,16 @@ const websocketSchema = z.strictObject({
   /** Sessions this listener holds at once; past it an upgrade gets 503. Bounded by the
    * per-process open-files limit in practice, and at a million by the schema. */
   max_connections: z.number().int().min(1).max(1_000_000).default(1000),
-  /** Largest inbound frame in bytes; larger frames close the session with 1009. */
-  max_message_bytes: z.number().int().min(64).max(16 * 1024 * 1024).default(64 * 1024),
-  /** Malformed or unknown frames a session may send before it is closed with 1008. */
-  max_protocol_errors: z.number().int().min(1).max(1_000_000).default(10),
   /** Browser origins allowed to upgrade; empty allows any (native clients send none). */
   allowed_origins: z.array(z.string().min(1)).default([]),
+});
+
+const protocolSchema = z.strictObject({
+  /** Largest inbound message in bytes, on every transport; larger closes the session with
+   * 1009. At least 64 so an envelope fits; at most 16 MiB because a message is buffered whole. */
+  max_message_bytes: z.number().int().min(64).max(16 * 1024 * 1024).default(64 * 1024),
+  /** Malformed or unknown messages a session may send before it is closed with 1008. */
+  max_protocol_errors: z.number().int().min(1).max(1_000_000).default(10),
 });
 
 const quicSchema = z.strictObject({
@@ -68,6 +72,7 @@ const logSchema = z.strictObject({
 /** Schema of the whole config file; every field has a default, so `{}` is a valid file. */
 export const gatewayConfigSchema = z.strictObject({
   session: sessionSchema.prefault({}),
+  protocol: protocolSchema.prefault({}),
   websocket: websocketSchema.prefault({}),
   quic: quicSchema.prefault({}),
   metrics: metricsSchema.prefault({}),
