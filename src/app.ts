@@ -12,7 +12,11 @@ import { HeartbeatSweeper } from "./heartbeat_sweeper.ts";
 import { Logger } from "./logger.ts";
 import { GatewayMetrics } from "./metrics.ts";
 import { type HealthReport, MetricsServer } from "./metrics_server.ts";
-import { createDefaultRouter, type Router } from "./router.ts";
+import { MemoryBroker } from "./broker_memory.ts";
+import { Hub } from "./hub.ts";
+import { echo, Router } from "./router.ts";
+import { LocalServiceHost } from "./service_host_local.ts";
+import { chatService } from "./services/chat.ts";
 import { SessionManager } from "./session_manager.ts";
 import { pongHookAvailable } from "./transport_websocket.ts";
 import { WebSocketServer } from "./websocket_server.ts";
@@ -21,8 +25,13 @@ import { WebSocketServer } from "./websocket_server.ts";
 export interface StartGatewayOptions {
   /** Logger; defaults to JSON lines on stderr at the configured level. */
   logger?: Logger;
-  /** Request routes; defaults to the built-in `echo`. */
+  /** Routes served in-process; defaults to {@linkcode createDefaultRouter}. */
   router?: Router;
+}
+
+/** The routes `deno task gateway` serves: the built-in `echo` and the `chat` example. */
+export function createDefaultRouter(): Router {
+  return new Router().register("echo", echo).addService(chatService);
 }
 
 /** A running gateway. Dispose it (or call `shutdown`) to stop it. */
@@ -31,6 +40,8 @@ export class RunningGateway implements AsyncDisposable {
   readonly metrics: GatewayMetrics;
   /** The live sessions. */
   readonly sessions: SessionManager;
+  /** Users and groups on this node. */
+  readonly hub: Hub;
   readonly #websocket: WebSocketServer | undefined;
   readonly #metricsServer: MetricsServer | undefined;
   readonly #sweeper: HeartbeatSweeper;
@@ -44,10 +55,19 @@ export class RunningGateway implements AsyncDisposable {
   constructor(config: GatewayConfig, options: StartGatewayOptions = {}) {
     this.#logger = options.logger ?? new Logger(config.log.level);
     this.metrics = new GatewayMetrics();
-    this.sessions = new SessionManager({ events: this.metrics });
-    const gateway = new Gateway({
+    this.sessions = new SessionManager({
+      events: [this.metrics, { onSessionClosed: (s, d) => this.hub.onSessionClosed(s, d) }],
+    });
+    // Pushes are written through the gateway so they are counted like replies.
+    const hub = this.hub = new Hub(this.sessions, (s, text) => gateway.sendEncoded(s, text));
+    const gateway: Gateway = new Gateway({
       sessions: this.sessions,
-      router: options.router ?? createDefaultRouter(),
+      services: new LocalServiceHost({
+        router: options.router ?? createDefaultRouter(),
+        hub,
+        broker: new MemoryBroker(hub),
+      }),
+      requestTimeoutMs: config.routing.request_timeout_ms,
       events: this.metrics,
       logger: this.#logger.child({ component: "gateway" }),
       maxMessageBytes: config.protocol.max_message_bytes,

@@ -45,6 +45,12 @@ const protocolSchema = z.strictObject({
   max_protocol_errors: z.number().int().min(1).max(1_000_000).default(10),
 });
 
+const routingSchema = z.strictObject({
+  /** How long a request may wait for its service before the client gets `timeout`. A game
+   * client waiting longer than a minute for one answer has given up anyway. */
+  request_timeout_ms: z.number().int().min(1).max(60_000).default(5_000),
+});
+
 const quicSchema = z.strictObject({
   enabled: z.boolean().default(false),
   host: host.default("0.0.0.0"),
@@ -73,6 +79,7 @@ const logSchema = z.strictObject({
 export const gatewayConfigSchema = z.strictObject({
   session: sessionSchema.prefault({}),
   protocol: protocolSchema.prefault({}),
+  routing: routingSchema.prefault({}),
   websocket: websocketSchema.prefault({}),
   quic: quicSchema.prefault({}),
   metrics: metricsSchema.prefault({}),

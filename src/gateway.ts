@@ -19,7 +19,8 @@ import {
   ErrorCode,
   utf8ByteLength,
 } from "./protocol.ts";
-import type { Router } from "./router.ts";
+import { RouteError } from "./service.ts";
+import type { ServiceHost } from "./service_host.ts";
 import type { Session } from "./session.ts";
 import type { SessionManager } from "./session_manager.ts";
 import type { Transport } from "./transport.ts";
@@ -28,8 +29,10 @@ import type { Transport } from "./transport.ts";
 export interface GatewayOptions {
   /** The session registry. */
   sessions: SessionManager;
-  /** Request routes. */
-  router: Router;
+  /** Where `request` and `notify` messages are handled. */
+  services: ServiceHost;
+  /** How long a request may take before the client gets a `timeout` error. */
+  requestTimeoutMs: number;
   /** Traffic observers (metrics). */
   events: FrameEvents;
   /** Where protocol faults and handler errors are logged. */
@@ -43,7 +46,8 @@ export interface GatewayOptions {
 /** The transport-independent heart of the gateway. */
 export class Gateway {
   readonly #sessions: SessionManager;
-  readonly #router: Router;
+  readonly #services: ServiceHost;
+  readonly #requestTimeoutMs: number;
   readonly #events: FrameEvents;
   readonly #logger: Logger;
   readonly #maxMessageBytes: number;
@@ -52,7 +56,8 @@ export class Gateway {
   /** Creates the pipeline. */
   constructor(options: GatewayOptions) {
     this.#sessions = options.sessions;
-    this.#router = options.router;
+    this.#services = options.services;
+    this.#requestTimeoutMs = options.requestTimeoutMs;
     this.#events = options.events;
     this.#logger = options.logger;
     this.#maxMessageBytes = options.maxMessageBytes;
@@ -103,9 +108,30 @@ export class Gateway {
 
   /** Handles one inbound text frame. `bytes` is its UTF-8 size when the transport knows it. */
   receiveText(session: Session, text: string, bytes?: number): void {
+    this.#receiveText(session, text, bytes ?? utf8ByteLength(text), false);
+  }
+
+  /**
+   * Handles one inbound datagram (QUIC): counted apart from stream frames, then handled like
+   * one. Replies go on the reliable stream, since the client may be waiting on them.
+   */
+  receiveDatagram(session: Session, text: string, bytes: number): void {
+    this.#receiveText(session, text, bytes, true);
+  }
+
+  /**
+   * A stream transport could not delimit a frame (bad length prefix, truncated frame). The
+   * stream cannot be resynchronised, so the client gets an error reply and `disconnect`.
+   */
+  receiveUnframed(session: Session, message: string, disconnect: Disconnect): void {
+    this.#logger.warn("unframed input", { session: session.id, reason: disconnect.label });
+    this.#reply(session, ErrorCode.badEnvelope, message);
+    this.close(session, disconnect);
+  }
+
+  #receiveText(session: Session, text: string, size: number, datagram: boolean): void {
     const started = performance.now();
-    const size = bytes ?? utf8ByteLength(text);
-    this.#received(session, size);
+    this.#received(session, size, datagram);
     if (size > this.#maxMessageBytes) {
       this.#logger.warn("frame too big", {
         session: session.id,
@@ -125,7 +151,7 @@ export class Gateway {
 
   /** Handles one inbound binary frame: refused until a binary codec exists. */
   receiveBinary(session: Session, bytes: number): void {
-    this.#received(session, bytes);
+    this.#received(session, bytes, false);
     if (bytes > this.#maxMessageBytes) {
       this.close(session, DisconnectMessageTooBig);
       return;
@@ -137,16 +163,36 @@ export class Gateway {
     );
   }
 
+  /** Sends one already-encoded envelope (a fan-out encodes once); false when it cannot. */
+  sendEncoded(session: Session, text: string): boolean {
+    return this.#write(session, text);
+  }
+
   /** Encodes and sends one envelope to the session; false when the transport is gone. */
   send(session: Session, message: object): boolean {
     const text = JSON.stringify(message);
     return this.#write(session, text);
   }
 
-  #received(session: Session, bytes: number): void {
+  /**
+   * Sends one envelope unreliably as a datagram (e.g. position updates) when the transport
+   * can; otherwise on the reliable path. False when the transport is gone.
+   */
+  sendDatagram(session: Session, message: object): boolean {
+    const text = JSON.stringify(message);
+    if (session.transport.writeDatagram?.(text)) {
+      session.messagesOut++;
+      this.#events.onDatagramSent(session.kind, utf8ByteLength(text));
+      return true;
+    }
+    return this.#write(session, text);
+  }
+
+  #received(session: Session, bytes: number, datagram: boolean): void {
     session.messagesIn++;
     this.#sessions.touch(session);
-    this.#events.onFrameReceived(session.kind, bytes);
+    if (datagram) this.#events.onDatagramReceived(session.kind, bytes);
+    else this.#events.onFrameReceived(session.kind, bytes);
   }
 
   #write(session: Session, text: string): boolean {
@@ -170,6 +216,9 @@ export class Gateway {
       case "request":
         this.#request(session, envelope, started);
         return;
+      case "notify":
+        this.#notify(session, envelope, started);
+        return;
       default:
         this.#protocolError(
           session,
@@ -183,41 +232,72 @@ export class Gateway {
   #request(session: Session, envelope: Envelope, started: number): void {
     const { id, route } = envelope;
     if (id === undefined || route === undefined) {
-      this.#protocolError(
-        session,
-        ErrorCode.badEnvelope,
-        "A request needs an id and a route",
-        id,
-      );
-      return;
-    }
-    const handler = this.#router.get(route);
-    if (handler === undefined) {
-      this.#protocolError(
-        session,
-        ErrorCode.unknownRoute,
-        `No route "${route.slice(0, 64)}"`,
-        id,
-      );
+      this.#protocolError(session, ErrorCode.badEnvelope, "A request needs an id and a route", id);
       return;
     }
     const respond = (data: unknown) => {
       this.send(session, { type: "response", id, data });
       this.#events.onMessageHandled((performance.now() - started) / 1000);
     };
-    const fail = (error: unknown) => {
-      this.#logger.error("route handler failed", { session: session.id, route, error });
-      this.#reply(session, ErrorCode.internal, "The request could not be handled", id);
-    };
+    const fail = (error: unknown) => this.#routeFailed(session, route, error, id);
     let result: unknown;
     try {
-      result = handler(envelope.data, { sessionId: session.id });
+      result = this.#services.request(session, route, envelope.data);
     } catch (error) {
       fail(error);
       return;
     }
-    if (result instanceof Promise) result.then(respond, fail);
+    if (result instanceof Promise) this.#withTimeout(result, route).then(respond, fail);
     else respond(result);
+  }
+
+  #notify(session: Session, envelope: Envelope, started: number): void {
+    const { route } = envelope;
+    if (route === undefined) {
+      this.#protocolError(session, ErrorCode.badEnvelope, "A notify needs a route", envelope.id);
+      return;
+    }
+    const done = () => this.#events.onMessageHandled((performance.now() - started) / 1000);
+    const fail = (error: unknown) => this.#routeFailed(session, route, error, envelope.id);
+    let result: unknown;
+    try {
+      result = this.#services.notify(session, route, envelope.data);
+    } catch (error) {
+      fail(error);
+      return;
+    }
+    if (result instanceof Promise) this.#withTimeout(result, route).then(done, fail);
+    else done();
+  }
+
+  #withTimeout(result: Promise<unknown>, route: string): Promise<unknown> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new RouteError("timeout", `Route "${route}" did not answer in time`)),
+        this.#requestTimeoutMs,
+      );
+    });
+    return Promise.race([result, timeout]).finally(() => clearTimeout(timer));
+  }
+
+  /** Turns a failed route into the error reply the client may see; internals go to the log. */
+  #routeFailed(session: Session, route: string, error: unknown, id: number | undefined): void {
+    if (error instanceof RouteError && error.code === "unknown_route") {
+      this.#protocolError(session, ErrorCode.unknownRoute, error.message, id);
+      return;
+    }
+    if (error instanceof RouteError && error.code !== "internal_error") {
+      this.#logger.warn("route failed", { session: session.id, route, code: error.code });
+      this.#reply(session, error.code, error.message, id);
+      return;
+    }
+    this.#logger.error("route handler failed", {
+      session: session.id,
+      route,
+      error: error instanceof RouteError && error.cause !== undefined ? error.cause : error,
+    });
+    this.#reply(session, ErrorCode.internal, "The request could not be handled", id);
   }
 
   #reply(session: Session, code: ErrorCode, message: string, id?: number): void {

@@ -25,6 +25,10 @@ const REJECT_REASONS: readonly RejectReason[] = [
 export type FrameReceivedHandler = (kind: TransportKind, bytes: number) => void;
 /** Called for every outbound frame, with its size in bytes. */
 export type FrameSentHandler = (kind: TransportKind, bytes: number) => void;
+/** Called for every inbound datagram (QUIC), with its size in bytes. */
+export type DatagramReceivedHandler = (kind: TransportKind, bytes: number) => void;
+/** Called for every outbound datagram (QUIC), with its size in bytes. */
+export type DatagramSentHandler = (kind: TransportKind, bytes: number) => void;
 /** Called when a frame is answered with an error reply. */
 export type ErrorRepliedHandler = (code: ErrorCode) => void;
 /** Called when a message has been handled, with how long that took in seconds. */
@@ -36,6 +40,10 @@ export interface FrameEvents {
   onFrameReceived: FrameReceivedHandler;
   /** A frame was sent. */
   onFrameSent: FrameSentHandler;
+  /** A datagram arrived. */
+  onDatagramReceived: DatagramReceivedHandler;
+  /** A datagram was sent. */
+  onDatagramSent: DatagramSentHandler;
   /** A frame was answered with an error. */
   onErrorReplied: ErrorRepliedHandler;
   /** A message was handled. */
@@ -97,6 +105,10 @@ export class GatewayMetrics implements SessionEvents, FrameEvents, ListenerEvent
   readonly messagesReceived = perKind();
   /** Frames sent, per transport. */
   readonly messagesSent = perKind();
+  /** Datagrams received, per transport (QUIC only; counted apart from frames). */
+  readonly datagramsReceived = perKind();
+  /** Datagrams sent, per transport. */
+  readonly datagramsSent = perKind();
   /** Bytes received over all transports. */
   bytesReceived = 0;
   /** Bytes sent over all transports. */
@@ -142,6 +154,18 @@ export class GatewayMetrics implements SessionEvents, FrameEvents, ListenerEvent
   /** Counts an outbound frame. */
   onFrameSent = (kind: TransportKind, bytes: number): void => {
     this.messagesSent[kind]++;
+    this.bytesSent += bytes;
+  };
+
+  /** Counts an inbound datagram. */
+  onDatagramReceived = (kind: TransportKind, bytes: number): void => {
+    this.datagramsReceived[kind]++;
+    this.bytesReceived += bytes;
+  };
+
+  /** Counts an outbound datagram. */
+  onDatagramSent = (kind: TransportKind, bytes: number): void => {
+    this.datagramsSent[kind]++;
     this.bytesSent += bytes;
   };
 
@@ -208,6 +232,10 @@ export class GatewayMetrics implements SessionEvents, FrameEvents, ListenerEvent
     byKind("gateway_messages_received_total", (k) => this.messagesReceived[k]);
     metric("gateway_messages_sent_total", "counter", "Frames sent.");
     byKind("gateway_messages_sent_total", (k) => this.messagesSent[k]);
+    metric("gateway_datagrams_received_total", "counter", "Datagrams received (QUIC).");
+    byKind("gateway_datagrams_received_total", (k) => this.datagramsReceived[k]);
+    metric("gateway_datagrams_sent_total", "counter", "Datagrams sent (QUIC).");
+    byKind("gateway_datagrams_sent_total", (k) => this.datagramsSent[k]);
     metric("gateway_bytes_received_total", "counter", "Payload bytes received.");
     lines.push(`gateway_bytes_received_total ${this.bytesReceived}`);
     metric("gateway_bytes_sent_total", "counter", "Payload bytes sent.");

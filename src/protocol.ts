@@ -29,6 +29,10 @@ export const ErrorCode = {
   unknownRoute: "unknown_route",
   /** A binary frame arrived; no binary codec exists yet. */
   binaryUnsupported: "binary_unsupported",
+  /** The route's service did not answer within the request timeout. */
+  timeout: "timeout",
+  /** No instance of the route's service is reachable (e.g. NATS is down). */
+  serviceUnavailable: "service_unavailable",
   /** The handler failed; details are in the gateway's log, not in the reply. */
   internal: "internal_error",
 } as const;

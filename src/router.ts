@@ -1,29 +1,21 @@
 /**
- * Routes `request` envelopes to handlers by name. Game services plug in here; the gateway
- * ships `echo`.
+ * Routes by name to handlers. Services register `service.method` routes; the gateway itself
+ * registers the protocol's built-in `echo`.
  *
  * @module
  */
-
-/** What a route handler knows about the caller. */
-export interface RouteContext {
-  /** The calling session's id. */
-  readonly sessionId: string;
-}
-
-/** Handles one request's `data` and returns the response `data` (or a promise of it). */
-export type RouteHandler = (data: unknown, context: RouteContext) => unknown;
+import type { Service, ServiceHandler } from "./service.ts";
 
 /** A table of route names to handlers. */
 export class Router {
-  readonly #routes = new Map<string, RouteHandler>();
+  readonly #routes = new Map<string, ServiceHandler>();
 
   /**
-   * Adds a route.
+   * Adds one route.
    *
    * @throws {TypeError} when the route is already registered or its name is empty.
    */
-  register(route: string, handler: RouteHandler): this {
+  register(route: string, handler: ServiceHandler): this {
     if (route.length === 0) throw new TypeError("Cannot register route: the name is empty");
     if (this.#routes.has(route)) {
       throw new TypeError(`Cannot register route "${route}": it is already registered`);
@@ -32,8 +24,20 @@ export class Router {
     return this;
   }
 
+  /**
+   * Adds every route of `service` as `service.method`.
+   *
+   * @throws {TypeError} when one of them is already registered.
+   */
+  addService(service: Service): this {
+    for (const [method, handler] of Object.entries(service.routes)) {
+      this.register(`${service.name}.${method}`, handler);
+    }
+    return this;
+  }
+
   /** The handler for `route`, if any. */
-  get(route: string): RouteHandler | undefined {
+  get(route: string): ServiceHandler | undefined {
     return this.#routes.get(route);
   }
 
@@ -43,7 +47,5 @@ export class Router {
   }
 }
 
-/** A router with the built-in `echo` route, which returns the request's data unchanged. */
-export function createDefaultRouter(): Router {
-  return new Router().register("echo", (data) => data);
-}
+/** Returns `data` unchanged: the protocol's built-in `echo` route. */
+export const echo: ServiceHandler = (data) => data;

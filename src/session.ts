@@ -23,6 +23,10 @@ export interface Session {
   messagesOut: number;
   /** Malformed or unknown frames received; past the limit the session is closed. */
   protocolErrors: number;
+  /** The user a service bound this session to (see `Hub.bindUser`). */
+  userId: string | undefined;
+  /** Data services keep for this session; created on first write. */
+  data: Map<string, unknown> | undefined;
   /** How the gateway reaches the client. */
   readonly transport: Transport;
 }

@@ -23,8 +23,8 @@ export interface SessionEvents {
 
 /** Options for {@linkcode SessionManager}. */
 export interface SessionManagerOptions {
-  /** Lifecycle observers. */
-  events?: SessionEvents;
+  /** Lifecycle observers, called in order. */
+  events?: SessionEvents | SessionEvents[];
   /** Clock, ms since the epoch; injectable for tests. */
   now?: () => number;
   /** Id generator; injectable for tests. */
@@ -35,13 +35,13 @@ export interface SessionManagerOptions {
 export class SessionManager {
   readonly #sessions = new Map<string, Session>();
   readonly #countByKind: Record<TransportKind, number> = { websocket: 0, quic: 0 };
-  readonly #events: SessionEvents;
+  readonly #events: SessionEvents[];
   readonly #now: () => number;
   readonly #newId: () => string;
 
   /** Creates an empty registry. */
   constructor(options: SessionManagerOptions = {}) {
-    this.#events = options.events ?? {};
+    this.#events = [options.events ?? []].flat();
     this.#now = options.now ?? Date.now;
     this.#newId = options.newId ?? (() => crypto.randomUUID());
   }
@@ -58,11 +58,13 @@ export class SessionManager {
       messagesIn: 0,
       messagesOut: 0,
       protocolErrors: 0,
+      userId: undefined,
+      data: undefined,
       transport,
     };
     this.#sessions.set(session.id, session);
     this.#countByKind[session.kind]++;
-    this.#events.onSessionOpened?.(session);
+    for (const events of this.#events) events.onSessionOpened?.(session);
     return session;
   }
 
@@ -122,7 +124,7 @@ export class SessionManager {
     if (this.#sessions.get(session.id) !== session) return false;
     this.#sessions.delete(session.id);
     this.#countByKind[session.kind]--;
-    this.#events.onSessionClosed?.(session, disconnect);
+    for (const events of this.#events) events.onSessionClosed?.(session, disconnect);
     return true;
   }
 }

@@ -18,6 +18,11 @@ export interface Transport {
   readonly kind: TransportKind;
   /** Sends one encoded envelope; returns false when the connection can no longer send. */
   write(text: string): boolean;
+  /**
+   * Sends one envelope unreliably (a QUIC datagram); absent, or false, where the transport or
+   * connection cannot, and the caller falls back to `write`.
+   */
+  writeDatagram?(text: string): boolean;
   /** Closes the connection with a disconnect from the table in `disconnect.ts`; safe twice. */
   close(disconnect: Disconnect): void;
 }

@@ -2,7 +2,14 @@
 import { within } from "./_helpers.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
-const RUN_FLAGS = ["run", "--allow-net", "--allow-read", "--allow-env", "--allow-sys", "--unstable-net"];
+const RUN_FLAGS = [
+  "run",
+  "--allow-net",
+  "--allow-read",
+  "--allow-env",
+  "--allow-sys",
+  "--unstable-net",
+];
 
 /** A gateway child process. */
 export class GatewayProcess implements AsyncDisposable {

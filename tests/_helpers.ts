@@ -1,5 +1,5 @@
 /** Shared test helpers: bounded waits, quiet loggers, gateway start-up, metric scraping. */
-import { startGateway, type RunningGateway } from "../src/app.ts";
+import { type RunningGateway, startGateway } from "../src/app.ts";
 import { type GatewayConfigInput, parseConfig } from "../src/config.ts";
 import { Logger } from "../src/logger.ts";
 
@@ -37,7 +37,9 @@ export async function within<T>(promise: Promise<T>, ms: number, what: string): 
 export async function waitFor(condition: () => boolean, ms: number, what: string): Promise<void> {
   const deadline = performance.now() + ms;
   while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`Timed out after ${ms} ms waiting for ${what}`);
+    if (performance.now() > deadline) {
+      throw new Error(`Timed out after ${ms} ms waiting for ${what}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }

@@ -52,7 +52,9 @@ export class RawWebSocket {
       const text = new TextDecoder().decode(this.#buffer);
       const end = text.indexOf("\r\n\r\n");
       if (end >= 0) {
-        this.#buffer = this.#buffer.subarray(new TextEncoder().encode(text.slice(0, end + 4)).length);
+        this.#buffer = this.#buffer.subarray(
+          new TextEncoder().encode(text.slice(0, end + 4)).length,
+        );
         return text.slice(0, end);
       }
       if (!await this.#fill()) throw new Error("Connection closed during the handshake");
@@ -106,8 +108,9 @@ export class RawWebSocket {
   async send(opcode: number, payload: Uint8Array): Promise<void> {
     const header: number[] = [0x80 | opcode];
     if (payload.length < 126) header.push(0x80 | payload.length);
-    else if (payload.length < 65536) header.push(0x80 | 126, payload.length >> 8, payload.length & 0xff);
-    else {
+    else if (payload.length < 65536) {
+      header.push(0x80 | 126, payload.length >> 8, payload.length & 0xff);
+    } else {
       header.push(0x80 | 127);
       for (let i = 7; i >= 0; i--) header.push(Math.floor(payload.length / 2 ** (8 * i)) & 0xff);
     }

@@ -142,7 +142,9 @@ export function runTransportTests(harness: TransportHarness): void {
     await withGateway(harness, { protocol: { max_message_bytes: 1024 } }, async (gateway) => {
       const client = await harness.connect(gateway);
       assert.equal((await reply(client, '{"type":"ping","id":1}')).type, "pong");
-      await client.send(JSON.stringify({ type: "request", id: 2, route: "echo", data: "x".repeat(2000) }));
+      await client.send(
+        JSON.stringify({ type: "request", id: 2, route: "echo", data: "x".repeat(2000) }),
+      );
       const closed = await within(client.closed, 3_000, "close after an oversized message");
       assert.equal(closed.code, 1009);
       assert.equal(gateway.sessions.count(kind), 0);

@@ -29,8 +29,10 @@ Deno.test("normalizeGoStyleFlags leaves values, negatives and everything after -
 
 Deno.test("unknown flags, missing values and bad numbers are usage errors naming the flag", () => {
   const options = { conn: { type: "string" as const } };
-  assert.throws(() => parseCliArgs(["-nope"], options), (e: Error) =>
-    e instanceof UsageError && /'--nope'/.test(e.message));
+  assert.throws(
+    () => parseCliArgs(["-nope"], options),
+    (e: Error) => e instanceof UsageError && /'--nope'/.test(e.message),
+  );
   assert.throws(() => parseCliArgs(["-conn"], options), UsageError);
   assert.throws(() => parseCliArgs(["stray"], options), UsageError);
   assert.equal(intFlag("conn", "100", 1, 1, 1000), 100);

@@ -24,7 +24,9 @@ function manualTime() {
     advance(ms: number) {
       const end = now + ms;
       while (true) {
-        const due = [...timers.values()].filter((t) => t.next <= end).sort((a, b) => a.next - b.next)[0];
+        const due = [...timers.values()].filter((t) =>
+          t.next <= end
+        ).sort((a, b) => a.next - b.next)[0];
         if (!due) break;
         now = due.next;
         due.next += due.every;
@@ -104,7 +106,11 @@ Deno.test("a sweep over 20,000 sessions closes exactly the idle ones", () => {
     const session = manager.create(fakeTransport(closes), `s${i}`);
     if (i % 4 === 0) session.lastSeenAt -= 61_000;
   }
-  const sweeper = new HeartbeatSweeper(manager, { ttlMs: 60_000, intervalMs: 10_000, now: time.now });
+  const sweeper = new HeartbeatSweeper(manager, {
+    ttlMs: 60_000,
+    intervalMs: 10_000,
+    now: time.now,
+  });
   assert.equal(sweeper.sweep(), 5_000);
   assert.equal(manager.size, 15_000);
   assert.equal(closes.length, 5_000);

@@ -100,7 +100,10 @@ Deno.test({
       await gateway.waitForLog("listener stopped accepting; will retry", 5_000);
 
       // The process is up and the sessions it holds still work.
-      assert.equal(await Promise.race([gateway.status.then(() => "exited"), sleep(200)]), undefined);
+      assert.equal(
+        await Promise.race([gateway.status.then(() => "exited"), sleep(200)]),
+        undefined,
+      );
       let answered = 0;
       for (const [i, socket] of open.entries()) {
         if (socket.readyState === WebSocket.OPEN && await ping(socket, i)) answered++;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { DisconnectClientClosed, DisconnectShutdown, type Disconnect } from "../src/disconnect.ts";
+import { type Disconnect, DisconnectClientClosed, DisconnectShutdown } from "../src/disconnect.ts";
 import type { Session } from "../src/session.ts";
 import { SessionManager } from "../src/session_manager.ts";
 import type { Transport, TransportKind } from "../src/transport.ts";
@@ -42,7 +42,11 @@ Deno.test("SessionManager closes once, tells observers why, and closes the trans
   assert.equal(manager.close(a, DisconnectShutdown), false);
   assert.equal(manager.closedByTransport(a), false);
   assert.equal(manager.closedByTransport(b, DisconnectClientClosed), true);
-  assert.deepEqual(closes, [DisconnectShutdown], "a transport that closed itself is not closed again");
+  assert.deepEqual(
+    closes,
+    [DisconnectShutdown],
+    "a transport that closed itself is not closed again",
+  );
   assert.deepEqual(events, ["open a", "open b", "close a shutdown", "close b client_closed"]);
   assert.equal(manager.count("websocket"), 0);
 });

@@ -90,7 +90,7 @@ Deno.test("websocket: a client that only answers pings outlives the heartbeat TT
     assert.ok(silentClose.pings >= 1, "the gateway should ping before giving up");
     await new Promise((resolve) => setTimeout(resolve, 2_500));
     assert.equal(gateway.sessions.count("websocket"), 1, "the ping-answering client was closed");
-    assert.equal((await Promise.race([answering.closed, "open"])), "open");
+    assert.equal(await Promise.race([answering.closed, "open"]), "open");
   } finally {
     silent.close();
     await answering.close();
@@ -98,7 +98,9 @@ Deno.test("websocket: a client that only answers pings outlives the heartbeat TT
 });
 
 Deno.test("websocket: 404 off the path, 426 for plain GET, 403 for a foreign origin", async () => {
-  await using gateway = startTestGateway({ websocket: { allowed_origins: ["https://game.example"] } });
+  await using gateway = startTestGateway({
+    websocket: { allowed_origins: ["https://game.example"] },
+  });
   const base = `http://127.0.0.1:${gateway.websocketAddr!.port}`;
   const other = await fetch(`${base}/other`);
   assert.equal(other.status, 404);
