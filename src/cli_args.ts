@@ -61,6 +61,27 @@ export function parseCliArgs<T extends CliOptions>(
 }
 
 /**
+ * Like {@linkcode parseCliArgs}, but also returns positional arguments (e.g. a module path).
+ *
+ * @throws {UsageError} on an unknown flag or a missing value.
+ */
+export function parseCliArgsWithPositionals<T extends CliOptions>(
+  args: readonly string[],
+  options: T,
+): ReturnType<typeof parseArgs<{ options: T; strict: true; allowPositionals: true }>> {
+  try {
+    return parseArgs({
+      args: normalizeGoStyleFlags(args),
+      options,
+      strict: true,
+      allowPositionals: true,
+    });
+  } catch (error) {
+    throw new UsageError((error as Error).message, { cause: error });
+  }
+}
+
+/**
  * Reads a flag that must be a whole number within `[min, max]`.
  *
  * @throws {UsageError} naming the flag when the value is not such a number.

@@ -5,6 +5,7 @@
  * @module
  */
 import { z } from "zod";
+import { QUIC_ENGINES, type QuicEngineName } from "./transport_quic.ts";
 
 /** The config file used when neither `--config` nor `GATEWAY_CONFIG` names one. */
 export const DEFAULT_CONFIG_PATH = "config/gateway.json";
@@ -49,13 +50,79 @@ const routingSchema = z.strictObject({
   /** How long a request may wait for its service before the client gets `timeout`. A game
    * client waiting longer than a minute for one answer has given up anyway. */
   request_timeout_ms: z.number().int().min(1).max(60_000).default(5_000),
+  /** Run the bundled services (`chat`) inside the gateway. With NATS, turn this off and run
+   * them as service processes; routes the gateway does not serve itself go over NATS. */
+  embedded_services: z.boolean().default(true),
+});
+
+const natsSchema = z.strictObject({
+  /** NATS server URLs, e.g. `nats://127.0.0.1:4222`. Empty: single-node (embedded) mode. */
+  servers: z.array(z.string().regex(/^(nats|tls):\/\/[^\s]+$/, "must be a nats:// or tls:// URL"))
+    .default([]),
+  /** First token of every subject, so several clusters can share one NATS. */
+  subject_prefix: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, "must be 1-32 letters, digits, _ or -")
+    .default("mmo"),
+  /** Wait between reconnect attempts while NATS is down. */
+  reconnect_wait_ms: z.number().int().min(10).max(60_000).default(500),
+});
+
+const clusterSchema = z.strictObject({
+  /** This gateway's id in the cluster; empty picks a random one at start. */
+  node_id: z.string().regex(/^[A-Za-z0-9_-]{0,64}$/, "must be letters, digits, _ or -")
+    .default(""),
+  nats: natsSchema.prefault({}),
 });
 
 const quicSchema = z.strictObject({
+  /** Off by default: it needs `--unstable-net`, and without cert files it writes a development
+   * CA to disk, which a production node should not do unasked. */
   enabled: z.boolean().default(false),
   host: host.default("0.0.0.0"),
+  /** UDP port. */
   port: port.default(8082),
+  /** Sessions this listener holds at once; past it a connection is closed at once with 4001.
+   * QUIC needs no file descriptor per connection, so only memory bounds it in practice. */
   max_connections: z.number().int().min(1).max(1_000_000).default(1000),
+  /** `native` (Deno's quinn) or `matrixai` (quiche). native is the default: it measured about
+   * 4x the round trips and 3.5x the handshakes per second here (docs/quic.md). */
+  engine: z.enum(QUIC_ENGINES as [QuicEngineName, ...QuicEngineName[]]).default("native"),
+  /** ALPN protocol id clients must offer; 1–255 bytes of printable ASCII (RFC 7301). */
+  alpn: z.string().regex(/^[\x21-\x7e]{1,255}$/, "must be 1-255 printable ASCII characters")
+    .default("mmo"),
+  /** Certificate chain (PEM, leaf first). Unset with `key_file`: a development CA is used. */
+  cert_file: z.string().min(1).optional(),
+  /** The certificate's private key (PEM, PKCS#8). */
+  key_file: z.string().min(1).optional(),
+  /** Where the development CA is kept (`ca.pem`, `ca-key.pem`) when no cert files are set;
+   * clients trust `ca.pem` from here. */
+  dev_ca_dir: z.string().min(1).default(".dev-certs"),
+  /** A connection with no packets at all for this long is dropped. At least 1 s so a lossy
+   * mobile link survives a few retransmissions; at most 10 min so dead peers are reaped. */
+  idle_timeout_ms: z.number().int().min(1_000).max(600_000).default(30_000),
+  /** QUIC PING after this much silence, keeping NAT mappings and the idle timer alive; 0 is
+   * off. Must be below idle_timeout_ms. QUIC keep-alives do not refresh the session: clients
+   * still send `ping` envelopes within the heartbeat TTL. */
+  keep_alive_interval_ms: z.number().int().min(0).max(300_000).default(10_000),
+  /** Accept and send QUIC datagrams (unreliable messages) where the engine supports them. */
+  datagrams: z.boolean().default(true),
+  /** How long a closing connection waits for the client to read its last frames before the
+   * CONNECTION_CLOSE (which discards unread data). At most 5 s so shutdown stays bounded. */
+  close_linger_ms: z.number().int().min(0).max(5_000).default(250),
+}).superRefine((quic, ctx) => {
+  if ((quic.cert_file === undefined) !== (quic.key_file === undefined)) {
+    ctx.addIssue({
+      code: "custom",
+      path: [quic.cert_file === undefined ? "cert_file" : "key_file"],
+      message: "cert_file and key_file must be set together",
+    });
+  }
+  if (quic.keep_alive_interval_ms >= quic.idle_timeout_ms) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["keep_alive_interval_ms"],
+      message: `must be below quic.idle_timeout_ms (${quic.idle_timeout_ms})`,
+    });
+  }
 });
 
 const metricsSchema = z.strictObject({
@@ -80,6 +147,7 @@ export const gatewayConfigSchema = z.strictObject({
   session: sessionSchema.prefault({}),
   protocol: protocolSchema.prefault({}),
   routing: routingSchema.prefault({}),
+  cluster: clusterSchema.prefault({}),
   websocket: websocketSchema.prefault({}),
   quic: quicSchema.prefault({}),
   metrics: metricsSchema.prefault({}),

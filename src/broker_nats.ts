@@ -1,0 +1,115 @@
+/**
+ * The cluster broker: pushes go to NATS and every gateway node delivers them to its own
+ * sessions. While NATS is down, pushes are delivered to this node's sessions only and counted
+ * as `degraded`, rather than queued for later: a late game event is worse than a missing one.
+ *
+ * @module
+ */
+import { headers, type Msg, type NatsConnection, type Subscription } from "@nats-io/nats-core";
+import type { Broker } from "./broker.ts";
+import { PushHeader, type PushTarget, type Subjects } from "./cluster_protocol.ts";
+import type { Hub } from "./hub.ts";
+import type { Logger } from "./logger.ts";
+import type { NatsLink } from "./nats_link.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** A {@linkcode Broker} over NATS. */
+export class NatsBroker implements Broker {
+  readonly #hub: Hub;
+  readonly #link: NatsLink;
+  readonly #subjects: Subjects;
+  readonly #logger: Logger;
+  #subscription: Subscription | undefined;
+  /** Pushes delivered only locally because NATS was down. */
+  localOnly = 0;
+
+  /** Creates the broker; call {@linkcode subscribe} with each new connection. */
+  constructor(hub: Hub, link: NatsLink, subjects: Subjects, logger: Logger) {
+    this.#hub = hub;
+    this.#link = link;
+    this.#subjects = subjects;
+    this.#logger = logger;
+  }
+
+  /** Starts delivering the cluster's pushes to this node's sessions. */
+  subscribe(connection: NatsConnection): void {
+    this.#subscription = connection.subscribe(this.#subjects.push, {
+      callback: (error, message) => {
+        if (error) this.#logger.warn("push subscription failed", { error });
+        else this.#deliver(message);
+      },
+    });
+  }
+
+  #deliver(message: Msg): void {
+    const target = message.headers?.get(PushHeader.target) as PushTarget | undefined;
+    const key = message.headers?.get(PushHeader.key) ?? "";
+    const text = decoder.decode(message.data);
+    switch (target) {
+      case "session":
+        this.#hub.deliverToSession(key, text);
+        break;
+      case "user":
+        this.#hub.deliverToUser(key, text);
+        break;
+      case "group":
+        this.#hub.deliverToGroup(key, text, message.headers?.get(PushHeader.except) || undefined);
+        break;
+      case "all":
+        this.#hub.deliverToAll(text);
+        break;
+      default:
+        this.#logger.warn("push with an unknown target dropped", { target });
+    }
+  }
+
+  #publish(target: PushTarget, key: string, text: string, except?: string): boolean {
+    const connection = this.#link.connection;
+    if (!connection) {
+      this.localOnly++;
+      return false;
+    }
+    const h = headers();
+    h.set(PushHeader.target, target);
+    h.set(PushHeader.key, key);
+    if (except) h.set(PushHeader.except, except);
+    try {
+      connection.publish(this.#subjects.push, encoder.encode(text), { headers: h });
+      return true;
+    } catch (error) {
+      this.#logger.warn("push publish failed; delivering locally", { error });
+      this.localOnly++;
+      return false;
+    }
+  }
+
+  /** Pushes to one session, wherever it is. */
+  toSession(sessionId: string, text: string): void {
+    if (!this.#publish("session", sessionId, text)) this.#hub.deliverToSession(sessionId, text);
+  }
+
+  /** Pushes to a user's sessions on every node. */
+  toUser(userId: string, text: string): void {
+    if (!this.#publish("user", userId, text)) this.#hub.deliverToUser(userId, text);
+  }
+
+  /** Pushes to a group's members on every node. */
+  toGroup(group: string, text: string, exceptSessionId?: string): void {
+    if (!this.#publish("group", group, text, exceptSessionId)) {
+      this.#hub.deliverToGroup(group, text, exceptSessionId);
+    }
+  }
+
+  /** Pushes to every session on every node. */
+  toAll(text: string): void {
+    if (!this.#publish("all", "", text)) this.#hub.deliverToAll(text);
+  }
+
+  /** Stops receiving pushes. */
+  [Symbol.asyncDispose](): Promise<void> {
+    this.#subscription?.unsubscribe();
+    return Promise.resolve();
+  }
+}
