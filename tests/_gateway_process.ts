@@ -2,14 +2,13 @@
 import { within } from "./_helpers.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
-const RUN_FLAGS = [
-  "run",
-  "--allow-net",
-  "--allow-read",
-  "--allow-env",
-  "--allow-sys",
-  "--unstable-net",
-];
+
+/** The flags of the `gateway` task in deno.json, so tests run the gateway as users do. */
+const RUN_FLAGS: string[] = (() => {
+  const denoJson = JSON.parse(Deno.readTextFileSync(new URL("../deno.json", import.meta.url)));
+  const words = String(denoJson.tasks.gateway).split(/\s+/);
+  return words.slice(words.indexOf("run"), words.indexOf("main.ts"));
+})();
 
 /** A gateway child process. */
 export class GatewayProcess implements AsyncDisposable {
@@ -57,9 +56,13 @@ export class GatewayProcess implements AsyncDisposable {
     return this.#lines;
   }
 
-  /** Waits for a log line whose `msg` is `msg`. */
-  async waitForLog(msg: string, timeoutMs = 10_000): Promise<Record<string, unknown>> {
-    const find = () => this.#lines.find((line) => line.msg === msg);
+  /** Waits for a log line whose `msg` is `msg` (and that `match` accepts, if given). */
+  async waitForLog(
+    msg: string,
+    timeoutMs = 10_000,
+    match: (line: Record<string, unknown>) => boolean = () => true,
+  ): Promise<Record<string, unknown>> {
+    const find = () => this.#lines.find((line) => line.msg === msg && match(line));
     return await within(
       (async () => {
         while (!find()) await new Promise<void>((resolve) => this.#waiters.push(resolve));
