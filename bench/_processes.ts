@@ -1,0 +1,117 @@
+/** Starting the processes a benchmark measures: gateways, nats-server, service processes. */
+
+const ROOT = new URL("../", import.meta.url);
+
+/** The `gateway` task's flags from deno.json, so the benchmark runs what users run. */
+function gatewayFlags(): string[] {
+  const denoJson = JSON.parse(Deno.readTextFileSync(new URL("deno.json", ROOT)));
+  const words = String(denoJson.tasks.gateway).split(/\s+/);
+  return words.slice(words.indexOf("run"), words.indexOf("main.ts"));
+}
+
+/** Reads a child's stderr line by line until each matcher, in order, accepts a line. */
+async function waitForLines(
+  child: Deno.ChildProcess,
+  matchers: Array<(line: string) => boolean>,
+  what: string,
+  timeoutMs = 20_000,
+): Promise<string[]> {
+  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let log = "";
+  const found: string[] = [];
+  const deadline = setTimeout(() => reader.cancel(`timed out waiting for ${what}`), timeoutMs);
+  try {
+    while (found.length < matchers.length) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`Gave up waiting for ${what}:\n${log.slice(-2000)}`);
+      log += value;
+      const lines = log.split("\n");
+      found.length = 0;
+      for (const match of matchers) {
+        const line = lines.find(match);
+        if (!line) break;
+        found.push(line);
+      }
+    }
+    // Keep draining so the child never blocks on a full pipe.
+    (async () => {
+      while (!(await reader.read()).done);
+    })().catch(() => {});
+    return found;
+  } finally {
+    clearTimeout(deadline);
+  }
+}
+
+/** A child process that is killed on dispose. */
+export class Child implements AsyncDisposable {
+  constructor(readonly process: Deno.ChildProcess, readonly info: Record<string, string>) {}
+  async [Symbol.asyncDispose](): Promise<void> {
+    try {
+      this.process.kill("SIGTERM");
+    } catch {
+      // already gone
+    }
+    await this.process.status;
+  }
+}
+
+/** Starts a gateway process on loopback with `config` on top; returns its ports. */
+export async function startGateway(config: Record<string, unknown>): Promise<Child> {
+  const path = await Deno.makeTempFile({ suffix: ".json" });
+  await Deno.writeTextFile(
+    path,
+    JSON.stringify({
+      websocket: { host: "127.0.0.1", port: 0, max_connections: 20_000 },
+      metrics: { host: "127.0.0.1", port: 0 },
+      ...config,
+    }),
+  );
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [...gatewayFlags(), new URL("main.ts", ROOT).pathname, "--config", path],
+    cwd: ROOT.pathname,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const matchers = [(l: string) => l.includes('"websocket listening"')];
+  if (config.cluster) matchers.push((l) => l.includes('"connected to NATS"'));
+  const [line] = await waitForLines(child, matchers, "a gateway");
+  await Deno.remove(path);
+  return new Child(child, { port: new URL(JSON.parse(line).url).port });
+}
+
+/** Starts nats-server on a random loopback port. */
+export async function startNats(): Promise<Child> {
+  const child = new Deno.Command("nats-server", {
+    args: ["-a", "127.0.0.1", "-p", "-1"],
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const [line] = await waitForLines(child, [(l) => /client connections on/.test(l)], "nats-server");
+  const port = /:(\d+)\s*$/.exec(line.trim())![1];
+  return new Child(child, { url: `nats://127.0.0.1:${port}` });
+}
+
+/** Starts a service process serving `module`'s services over NATS. */
+export async function startService(module: string, nats: string): Promise<Child> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net",
+      "--allow-read",
+      "--allow-env",
+      "--allow-sys",
+      new URL("src/service_runner.ts", ROOT).pathname,
+      module,
+      "--nats",
+      nats,
+    ],
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  await waitForLines(child, [(l) => l.includes('"msg":"serving"')], "a service process");
+  return new Child(child, {});
+}

@@ -1,0 +1,2 @@
+/** The service the benchmark runs in a service process: the chat example. */
+export { chatService } from "../src/services/chat.ts";
