@@ -6,6 +6,7 @@
  */
 import { intFlag, parseCliArgs, UsageError } from "../src/cli_args.ts";
 import { clusterFigures, type Figure } from "./cluster.ts";
+import { sweepFigure } from "./sweep.ts";
 
 const USAGE = `Usage: deno task bench [--runs <n>] [--seconds <s>] [--only <figure id>]
 
@@ -67,8 +68,10 @@ export async function main(args: string[]): Promise<number> {
     console.error(`${error.message}\n\n${USAGE}`);
     return 2;
   }
-  const figures: Figure[] = clusterFigures({ members: 1000, ms: seconds * 1000, clients: 50 })
-    .filter((f) => !only || f.id === only);
+  const figures: Figure[] = [
+    sweepFigure(20_000),
+    ...clusterFigures({ members: 1000, ms: seconds * 1000, clients: 50 }),
+  ].filter((f) => !only || f.id === only);
   if (figures.length === 0) {
     console.error(`No figure "${only}"\n\n${USAGE}`);
     return 2;
