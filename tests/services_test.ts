@@ -50,11 +50,13 @@ Deno.test("chat: everyone in a room gets each other's messages, other rooms do n
       data: { ok: true, room: "lobby", name: "ann" },
     });
     await bob.request("chat.join", { room: "lobby", name: "bob" });
-    await cat.request("chat.join", { room: "elsewhere", name: "cat" });
+    const joined = (await cat.request("chat.join", "elsewhere")).data as Record<string, unknown>;
+    assert.deepEqual([joined.ok, joined.room], [true, "elsewhere"]);
+    assert.match(String(joined.name), /^player-[0-9a-f]{8}$/);
     await waitFor(() => ann.pushes("chat.presence").length === 1, 3_000, "bob's presence");
     const presence = ann.pushes("chat.presence")[0].data as Record<string, unknown>;
     assert.deepEqual([presence.name, presence.event], ["bob", "joined"]);
-    assert.deepEqual((await bob.request("chat.say", { text: "hi all" })).data, { ok: true });
+    assert.deepEqual((await bob.request("chat.say", "hi all")).data, { ok: true });
     await waitFor(
       () => ann.pushes("chat.message").length === 1 && bob.pushes("chat.message").length === 1,
       3_000,

@@ -1,6 +1,7 @@
 /**
- * The chat example: rooms as groups. `chat.join {room, name}`, `chat.say {text}`,
- * `chat.leave`; everyone in the room gets `chat.message` and `chat.presence` pushes.
+ * The chat example: rooms as groups. `chat.join {room, name}` (or just the room),
+ * `chat.say {text}` (or just the text), `chat.leave`; everyone in the room gets
+ * `chat.message` and `chat.presence` pushes.
  *
  * @module
  */
@@ -35,7 +36,11 @@ export const chatService = defineService({
   routes: {
     /** Joins `room` as `name` (leaving the current room first). */
     join(data, context) {
-      const { room, name } = (data ?? {}) as { room?: unknown; name?: unknown };
+      // A bare string is the room, so `ws_client -route chat.join -data lobby` works.
+      const { room, name } = (typeof data === "string" ? { room: data } : data ?? {}) as {
+        room?: unknown;
+        name?: unknown;
+      };
       if (typeof room !== "string" || !ROOM.test(room)) {
         return { ok: false, error: "room must be 1-64 letters, digits, _ or -" };
       }
@@ -55,7 +60,8 @@ export const chatService = defineService({
     say(data, context) {
       const room = roomOf(context);
       if (room === undefined) return { ok: false, error: "join a room first" };
-      const text = (data as { text?: unknown } | null)?.text;
+      // A bare string is the text, so each line typed into `ws_client -i` can be said.
+      const text = typeof data === "string" ? data : (data as { text?: unknown } | null)?.text;
       if (typeof text !== "string" || text.length === 0 || text.length > MAX_TEXT) {
         return { ok: false, error: `text must be a string of 1 to ${MAX_TEXT} characters` };
       }
