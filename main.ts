@@ -1,36 +1,47 @@
 /**
  * The gateway's entry point: read flags and config, start, wait for a signal, stop.
  *
- * Exit status: 0 after a clean shutdown, 1 when a listener cannot bind, 2 for bad flags or a
- * bad config file.
+ * Exit status: 0 after a clean shutdown, 1 when a listener cannot bind, 2 for bad flags, a
+ * bad config file or an unusable TLS certificate or key file.
  *
  * @module
  */
-import { startGateway } from "./src/app.ts";
-import { parseCliArgs, UsageError } from "./src/cli_args.ts";
+import { type RunningGateway, startGateway } from "./src/app.ts";
+import { intFlag, parseCliArgs, UsageError } from "./src/cli_args.ts";
 import { CONFIG_PATH_ENV, ConfigError, DEFAULT_CONFIG_PATH, loadConfig } from "./src/config.ts";
 import { Logger } from "./src/logger.ts";
 import { ListenError } from "./src/resilient_server.ts";
+import {
+  readWorkerAssignment,
+  workerConfig,
+  WorkerStartError,
+  WorkerSupervisor,
+} from "./src/worker_supervisor.ts";
+import { installLastResortHandlers } from "./src/last_resort.ts";
+import { TlsCertError } from "./src/tls_certs.ts";
 
-const USAGE = `Usage: deno task gateway [--config <file>]
+const USAGE = `Usage: deno task gateway [--config <file>] [--workers <n>]
 
 Runs the MMO gateway.
 
 Options:
   -c, --config <file>  config file (default: $${CONFIG_PATH_ENV}, else ${DEFAULT_CONFIG_PATH};
                        a missing default file means built-in defaults)
+  -w, --workers <n>    run n gateway processes sharing the ports (default: cluster.workers)
   -h, --help           show this help
 
 Go-style flags work too: -config <file>.`;
 
 /** Runs the gateway until SIGINT or SIGTERM; returns the exit status. */
 export async function main(args: string[]): Promise<number> {
-  let flags;
+  let flags, workers;
   try {
     flags = parseCliArgs(args, {
       config: { type: "string", short: "c" },
+      workers: { type: "string", short: "w" },
       help: { type: "boolean", short: "h" },
     });
+    workers = intFlag("workers", flags.workers, 0, 1, 64);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     console.error(`${error.message}\n\n${USAGE}`);
@@ -52,17 +63,46 @@ export async function main(args: string[]): Promise<number> {
     console.error(error.message);
     return 2;
   }
-  const { config } = loaded;
-  const logger = new Logger(config.log.level);
-  logger.info("config loaded", { file: loaded.fromFile ? path : "(built-in defaults)" });
+  let gateway: RunningGateway | undefined;
+  const assignment = readWorkerAssignment();
+  const config = assignment ? workerConfig(loaded.config, assignment) : loaded.config;
+  const logger = new Logger(
+    config.log.level,
+    undefined,
+    assignment ? { worker: assignment.index } : {},
+  );
+  if (!assignment) {
+    logger.info("config loaded", { file: loaded.fromFile ? path : "(built-in defaults)" });
+  }
+  const workerCount = workers || config.cluster.workers;
+  let uncaught = 0;
+  installLastResortHandlers(logger, () => {
+    uncaught++;
+    gateway?.metrics.onUncaughtError();
+  });
 
-  let gateway;
+  let running: { shutdown(graceMs: number): Promise<void> };
   try {
-    gateway = startGateway(config, { logger });
+    if (!assignment && workerCount > 1) {
+      if (config.cluster.nats.servers.length === 0) {
+        logger.warn("workers without cluster.nats: pushes reach only the worker's own sessions");
+      }
+      const supervisor = new WorkerSupervisor({ count: workerCount, config, args, logger });
+      running = { shutdown: () => supervisor.shutdown() };
+      await supervisor.start();
+    } else {
+      gateway = startGateway(config, { logger, reusePort: assignment !== undefined });
+      running = gateway;
+      await gateway.ready;
+    }
   } catch (error) {
-    if (!(error instanceof ListenError)) throw error;
+    if (
+      !(error instanceof ListenError || error instanceof TlsCertError ||
+        error instanceof WorkerStartError)
+    ) throw error;
     logger.error(error.message);
-    return 1;
+    await gateway?.shutdown(0);
+    return error instanceof TlsCertError ? 2 : 1;
   }
 
   const signalled = Promise.withResolvers<Deno.Signal>();
@@ -75,7 +115,8 @@ export async function main(args: string[]): Promise<number> {
   const signal = await signalled.promise;
   for (const [name, handler] of handlers) Deno.removeSignalListener(name, handler);
   logger.info("shutting down", { signal, grace_sec: config.shutdown.grace_sec });
-  await gateway.shutdown(config.shutdown.grace_sec * 1000);
+  await running.shutdown(config.shutdown.grace_sec * 1000);
+  if (uncaught > 0) logger.warn("stopped after uncaught errors", { count: uncaught });
   return 0;
 }
 

@@ -12,13 +12,15 @@ import { HeartbeatSweeper } from "./heartbeat_sweeper.ts";
 import { Logger } from "./logger.ts";
 import { GatewayMetrics } from "./metrics.ts";
 import { type HealthReport, MetricsServer } from "./metrics_server.ts";
-import { MemoryBroker } from "./broker_memory.ts";
 import { Hub } from "./hub.ts";
 import { echo, Router } from "./router.ts";
-import { LocalServiceHost } from "./service_host_local.ts";
+import { createRouting, type Routing } from "./routing.ts";
 import { chatService } from "./services/chat.ts";
 import { SessionManager } from "./session_manager.ts";
 import { pongHookAvailable } from "./transport_websocket.ts";
+import { QuicServer } from "./quic_server.ts";
+import { ListenError } from "./resilient_server.ts";
+import { createDevTls, loadTlsFiles, type TlsMaterial } from "./tls_certs.ts";
 import { WebSocketServer } from "./websocket_server.ts";
 
 /** Options for {@linkcode startGateway}. */
@@ -27,11 +29,17 @@ export interface StartGatewayOptions {
   logger?: Logger;
   /** Routes served in-process; defaults to {@linkcode createDefaultRouter}. */
   router?: Router;
+  /** Share the WebSocket port with other processes (`--workers`). */
+  reusePort?: boolean;
 }
 
-/** The routes `deno task gateway` serves: the built-in `echo` and the `chat` example. */
-export function createDefaultRouter(): Router {
-  return new Router().register("echo", echo).addService(chatService);
+/**
+ * The routes the gateway serves in-process: the built-in `echo`, and the bundled `chat`
+ * example unless `routing.embedded_services` is off (then service processes serve it).
+ */
+export function createDefaultRouter(embeddedServices = true): Router {
+  const router = new Router().register("echo", echo);
+  return embeddedServices ? router.addService(chatService) : router;
 }
 
 /** A running gateway. Dispose it (or call `shutdown`) to stop it. */
@@ -44,8 +52,11 @@ export class RunningGateway implements AsyncDisposable {
   readonly hub: Hub;
   readonly #websocket: WebSocketServer | undefined;
   readonly #metricsServer: MetricsServer | undefined;
+  #quic: QuicServer | undefined;
+  readonly #quicStarted: Promise<void>;
   readonly #sweeper: HeartbeatSweeper;
   readonly #lag: EventLoopLagMonitor;
+  readonly #routing: Routing;
   readonly #logger: Logger;
   readonly #startedAt = performance.now();
   #draining = false;
@@ -59,14 +70,16 @@ export class RunningGateway implements AsyncDisposable {
       events: [this.metrics, { onSessionClosed: (s, d) => this.hub.onSessionClosed(s, d) }],
     });
     // Pushes are written through the gateway so they are counted like replies.
-    const hub = this.hub = new Hub(this.sessions, (s, text) => gateway.sendEncoded(s, text));
+    const hub = this.hub = new Hub(this.sessions, (s, push) => gateway.sendPush(s, push));
+    this.#routing = createRouting(config, {
+      sessions: this.sessions,
+      hub,
+      router: options.router ?? createDefaultRouter(config.routing.embedded_services),
+      logger: this.#logger.child({ component: "cluster" }),
+    });
     const gateway: Gateway = new Gateway({
       sessions: this.sessions,
-      services: new LocalServiceHost({
-        router: options.router ?? createDefaultRouter(),
-        hub,
-        broker: new MemoryBroker(hub),
-      }),
+      services: this.#routing.services,
       requestTimeoutMs: config.routing.request_timeout_ms,
       events: this.metrics,
       logger: this.#logger.child({ component: "gateway" }),
@@ -97,6 +110,7 @@ export class RunningGateway implements AsyncDisposable {
         this.#websocket = new WebSocketServer({
           config: config.websocket,
           idleTimeoutSec: websocketIdleTimeoutSec(config.session),
+          reusePort: options.reusePort,
           gateway,
           events: this.metrics,
           logger: this.#logger.child({ component: "websocket" }),
@@ -108,10 +122,17 @@ export class RunningGateway implements AsyncDisposable {
         });
       }
       if (config.metrics.enabled) {
+        const sessionCount = () => this.sessions.size;
         this.#metricsServer = new MetricsServer({
           config: config.metrics,
           metrics: this.metrics,
-          state: this.sessions,
+          state: {
+            count: (kind) => this.sessions.count(kind),
+            get size() {
+              return sessionCount();
+            },
+            cluster: this.#routing.cluster,
+          },
           lag: this.#lag,
           health: () => this.health(),
           logger: this.#logger.child({ component: "metrics" }),
@@ -128,12 +149,75 @@ export class RunningGateway implements AsyncDisposable {
       void this.#websocket?.close();
       throw error;
     }
+    this.#quicStarted = config.quic.enabled
+      ? this.#startQuic(config.quic, config.protocol.max_message_bytes, gateway)
+      : Promise.resolve();
+    // Marked handled here; `ready` hands the failure to whoever starts the gateway.
+    this.#quicStarted.catch(() => {});
     this.#sweeper.start();
+  }
+
+  /**
+   * Resolves once every listener is up. QUIC starts asynchronously (certificates, engine).
+   *
+   * @throws {TlsCertError} when the QUIC certificate or key file is unusable.
+   * @throws {ListenError} when the QUIC port cannot be bound.
+   */
+  get ready(): Promise<void> {
+    return this.#quicStarted;
+  }
+
+  async #startQuic(
+    config: GatewayConfig["quic"],
+    maxMessageBytes: number,
+    gateway: Gateway,
+  ): Promise<void> {
+    const logger = this.#logger.child({ component: "quic" });
+    let tls: TlsMaterial;
+    if (config.cert_file !== undefined && config.key_file !== undefined) {
+      tls = await loadTlsFiles(config.cert_file, config.key_file);
+    } else {
+      const dev = await createDevTls(config.dev_ca_dir, [config.host, Deno.hostname()]);
+      logger.warn("no quic.cert_file set; using a development CA (trust it on clients)", {
+        ca_file: dev.caFile,
+        ca_sha256: dev.caFingerprint,
+        ca_created: dev.caCreated,
+      });
+      tls = dev;
+    }
+    let quic: QuicServer;
+    try {
+      quic = await QuicServer.start({
+        config,
+        maxMessageBytes,
+        tls,
+        gateway,
+        events: this.metrics,
+        logger,
+      });
+    } catch (error) {
+      throw new ListenError("quic", config.host, config.port, { cause: error });
+    }
+    this.#quic = quic;
+    if (this.#draining) quic.drain();
+    const { hostname, port } = quic.addr;
+    logger.info("quic listening", {
+      addr: `${hostname}:${port}`,
+      engine: config.engine,
+      alpn: config.alpn,
+      cert_sha256: tls.fingerprint,
+      max_connections: config.max_connections,
+    });
   }
 
   /** The WebSocket listener's address, when enabled. */
   get websocketAddr(): Deno.NetAddr | undefined {
     return this.#websocket?.addr;
+  }
+
+  /** The QUIC listener's (UDP) address, once `ready` has resolved with QUIC enabled. */
+  get quicAddr(): { hostname: string; port: number } | undefined {
+    return this.#quic?.addr;
   }
 
   /** The metrics listener's address, when enabled. */
@@ -150,12 +234,18 @@ export class RunningGateway implements AsyncDisposable {
   health(): HealthReport {
     const listeners: Record<string, boolean> = {};
     if (this.#websocket) listeners.websocket = this.#websocket.listening;
+    if (this.#quic) listeners.quic = this.#quic.listening;
     const down = Object.values(listeners).includes(false);
+    const cluster = this.#routing.cluster;
+    const natsDown = cluster !== undefined && !cluster.natsConnected;
     return {
-      status: this.#draining ? "draining" : down ? "degraded" : "ok",
+      status: this.#draining ? "draining" : down || natsDown ? "degraded" : "ok",
       uptime_sec: Math.round((performance.now() - this.#startedAt) / 1000),
       sessions: this.sessions.size,
       listeners,
+      ...(cluster && {
+        cluster: { node_id: cluster.nodeId, nats: cluster.natsConnected ? "connected" : "down" },
+      }),
     };
   }
 
@@ -171,13 +261,19 @@ export class RunningGateway implements AsyncDisposable {
   async #shutdown(graceMs: number): Promise<void> {
     this.#draining = true;
     this.#websocket?.drain();
+    this.#quic?.drain();
     this.#sweeper.stop();
+    await this.#quicStarted.catch(() => {});
     const closed = this.sessions.closeAll(DisconnectShutdown);
     this.#logger.info("draining", { sessions_closed: closed, grace_ms: graceMs });
-    await this.#websocket?.socketsClosed(AbortSignal.timeout(graceMs));
-    const left = this.#websocket?.openSockets ?? 0;
+    const grace = AbortSignal.timeout(graceMs);
+    await this.#websocket?.socketsClosed(grace);
+    await this.#quic?.connectionsClosed(grace);
+    const left = (this.#websocket?.openSockets ?? 0) + (this.#quic?.openConnections ?? 0);
     if (left > 0) this.#logger.warn("grace period over; dropping connections", { left });
     await this.#websocket?.close();
+    await this.#quic?.close();
+    await this.#routing[Symbol.asyncDispose]();
     await this.#metricsServer?.close();
     this.#lag.stop();
     this.#logger.info("stopped");

@@ -6,14 +6,22 @@
  * @module
  */
 
+/** An encoded push envelope and how to deliver it. */
+export interface EncodedPush {
+  /** The encoded `{"type":"push",...}` envelope. */
+  readonly text: string;
+  /** Send as a QUIC datagram where the session's transport can (e.g. position updates). */
+  readonly unreliable: boolean;
+}
+
 /** Delivers encoded push envelopes to sessions, wherever they are connected. */
 export interface Broker extends AsyncDisposable {
   /** Pushes to one session by id. */
-  toSession(sessionId: string, text: string): void;
+  toSession(sessionId: string, push: EncodedPush): void;
   /** Pushes to every session of a user. */
-  toUser(userId: string, text: string): void;
+  toUser(userId: string, push: EncodedPush): void;
   /** Pushes to every member of a group, optionally but one session. */
-  toGroup(group: string, text: string, exceptSessionId?: string): void;
+  toGroup(group: string, push: EncodedPush, exceptSessionId?: string): void;
   /** Pushes to every session. */
-  toAll(text: string): void;
+  toAll(push: EncodedPush): void;
 }

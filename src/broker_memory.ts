@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { Broker } from "./broker.ts";
+import type { Broker, EncodedPush } from "./broker.ts";
 import type { Hub } from "./hub.ts";
 
 /** A {@linkcode Broker} for one gateway process (embedded mode). */
@@ -16,23 +16,23 @@ export class MemoryBroker implements Broker {
   }
 
   /** Delivers to one local session. */
-  toSession(sessionId: string, text: string): void {
-    this.#hub.deliverToSession(sessionId, text);
+  toSession(sessionId: string, push: EncodedPush): void {
+    this.#hub.deliverToSession(sessionId, push);
   }
 
   /** Delivers to a user's local sessions. */
-  toUser(userId: string, text: string): void {
-    this.#hub.deliverToUser(userId, text);
+  toUser(userId: string, push: EncodedPush): void {
+    this.#hub.deliverToUser(userId, push);
   }
 
   /** Delivers to a group's local members. */
-  toGroup(group: string, text: string, exceptSessionId?: string): void {
-    this.#hub.deliverToGroup(group, text, exceptSessionId);
+  toGroup(group: string, push: EncodedPush, exceptSessionId?: string): void {
+    this.#hub.deliverToGroup(group, push, exceptSessionId);
   }
 
   /** Delivers to every local session. */
-  toAll(text: string): void {
-    this.#hub.deliverToAll(text);
+  toAll(push: EncodedPush): void {
+    this.#hub.deliverToAll(push);
   }
 
   /** Nothing to release. */

@@ -6,7 +6,7 @@
  * @module
  */
 import { headers, type Msg, type NatsConnection, type Subscription } from "@nats-io/nats-core";
-import type { Broker } from "./broker.ts";
+import type { Broker, EncodedPush } from "./broker.ts";
 import { PushHeader, type PushTarget, type Subjects } from "./cluster_protocol.ts";
 import type { Hub } from "./hub.ts";
 import type { Logger } from "./logger.ts";
@@ -46,26 +46,29 @@ export class NatsBroker implements Broker {
   #deliver(message: Msg): void {
     const target = message.headers?.get(PushHeader.target) as PushTarget | undefined;
     const key = message.headers?.get(PushHeader.key) ?? "";
-    const text = decoder.decode(message.data);
+    const push = {
+      text: decoder.decode(message.data),
+      unreliable: message.headers?.get(PushHeader.unreliable) === "1",
+    };
     switch (target) {
       case "session":
-        this.#hub.deliverToSession(key, text);
+        this.#hub.deliverToSession(key, push);
         break;
       case "user":
-        this.#hub.deliverToUser(key, text);
+        this.#hub.deliverToUser(key, push);
         break;
       case "group":
-        this.#hub.deliverToGroup(key, text, message.headers?.get(PushHeader.except) || undefined);
+        this.#hub.deliverToGroup(key, push, message.headers?.get(PushHeader.except) || undefined);
         break;
       case "all":
-        this.#hub.deliverToAll(text);
+        this.#hub.deliverToAll(push);
         break;
       default:
         this.#logger.warn("push with an unknown target dropped", { target });
     }
   }
 
-  #publish(target: PushTarget, key: string, text: string, except?: string): boolean {
+  #publish(target: PushTarget, key: string, push: EncodedPush, except?: string): boolean {
     const connection = this.#link.connection;
     if (!connection) {
       this.localOnly++;
@@ -75,8 +78,9 @@ export class NatsBroker implements Broker {
     h.set(PushHeader.target, target);
     h.set(PushHeader.key, key);
     if (except) h.set(PushHeader.except, except);
+    if (push.unreliable) h.set(PushHeader.unreliable, "1");
     try {
-      connection.publish(this.#subjects.push, encoder.encode(text), { headers: h });
+      connection.publish(this.#subjects.push, encoder.encode(push.text), { headers: h });
       return true;
     } catch (error) {
       this.#logger.warn("push publish failed; delivering locally", { error });
@@ -86,25 +90,25 @@ export class NatsBroker implements Broker {
   }
 
   /** Pushes to one session, wherever it is. */
-  toSession(sessionId: string, text: string): void {
-    if (!this.#publish("session", sessionId, text)) this.#hub.deliverToSession(sessionId, text);
+  toSession(sessionId: string, push: EncodedPush): void {
+    if (!this.#publish("session", sessionId, push)) this.#hub.deliverToSession(sessionId, push);
   }
 
   /** Pushes to a user's sessions on every node. */
-  toUser(userId: string, text: string): void {
-    if (!this.#publish("user", userId, text)) this.#hub.deliverToUser(userId, text);
+  toUser(userId: string, push: EncodedPush): void {
+    if (!this.#publish("user", userId, push)) this.#hub.deliverToUser(userId, push);
   }
 
   /** Pushes to a group's members on every node. */
-  toGroup(group: string, text: string, exceptSessionId?: string): void {
-    if (!this.#publish("group", group, text, exceptSessionId)) {
-      this.#hub.deliverToGroup(group, text, exceptSessionId);
+  toGroup(group: string, push: EncodedPush, exceptSessionId?: string): void {
+    if (!this.#publish("group", group, push, exceptSessionId)) {
+      this.#hub.deliverToGroup(group, push, exceptSessionId);
     }
   }
 
   /** Pushes to every session on every node. */
-  toAll(text: string): void {
-    if (!this.#publish("all", "", text)) this.#hub.deliverToAll(text);
+  toAll(push: EncodedPush): void {
+    if (!this.#publish("all", "", push)) this.#hub.deliverToAll(push);
   }
 
   /** Stops receiving pushes. */

@@ -4,7 +4,8 @@
  *
  * Subjects, under a configurable prefix `P` (default `mmo`):
  * - `P.push`: a push for sessions anywhere; headers say who (`t`: session, user, group or
- *   all; `k`: the id or group; `x`: a session to skip), the body is the encoded envelope.
+ *   all; `k`: the id or group; `x`: a session to skip; `u`: "1" to send it unreliably), the
+ *   body is the encoded envelope.
  * - `P.svc.<service>.<method>`: a request or notify; service instances share it through the
  *   queue group `P.svc.<service>`.
  * - `P.node.<node id>`: session changes a remote service makes (join, leave, bind user, data).
@@ -16,7 +17,7 @@
 export type PushTarget = "session" | "user" | "group" | "all";
 
 /** Header names of a push message. */
-export const PushHeader = { target: "t", key: "k", except: "x" } as const;
+export const PushHeader = { target: "t", key: "k", except: "x", unreliable: "u" } as const;
 
 /** A route that can travel as a subject: `service.method`, each 1–64 of `[A-Za-z0-9_-]`. */
 export const SUBJECT_ROUTE = /^[A-Za-z0-9_-]{1,64}\.[A-Za-z0-9_-]{1,64}$/;

@@ -71,6 +71,9 @@ const clusterSchema = z.strictObject({
   node_id: z.string().regex(/^[A-Za-z0-9_-]{0,64}$/, "must be letters, digits, _ or -")
     .default(""),
   nats: natsSchema.prefault({}),
+  /** Gateway processes on this machine sharing the listen port (`--workers` overrides). One
+   * per core is the useful maximum; 64 bounds typos. */
+  workers: z.number().int().min(1).max(64).default(1),
 });
 
 const quicSchema = z.strictObject({
@@ -83,8 +86,8 @@ const quicSchema = z.strictObject({
   /** Sessions this listener holds at once; past it a connection is closed at once with 4001.
    * QUIC needs no file descriptor per connection, so only memory bounds it in practice. */
   max_connections: z.number().int().min(1).max(1_000_000).default(1000),
-  /** `native` (Deno's quinn) or `matrixai` (quiche). native is the default: it measured about
-   * 4x the round trips and 3.5x the handshakes per second here (docs/quic.md). */
+  /** `native` (Deno's quinn) or `matrixai` (quiche). native is the default: it measured 5x the
+   * round trips and 10x the handshakes per second here, and has datagrams (docs/quic.md). */
   engine: z.enum(QUIC_ENGINES as [QuicEngineName, ...QuicEngineName[]]).default("native"),
   /** ALPN protocol id clients must offer; 1–255 bytes of printable ASCII (RFC 7301). */
   alpn: z.string().regex(/^[\x21-\x7e]{1,255}$/, "must be 1-255 printable ASCII characters")

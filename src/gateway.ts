@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { EncodedPush } from "./broker.ts";
 import {
   type Disconnect,
   DisconnectMessageTooBig,
@@ -163,28 +164,22 @@ export class Gateway {
     );
   }
 
-  /** Sends one already-encoded envelope (a fan-out encodes once); false when it cannot. */
-  sendEncoded(session: Session, text: string): boolean {
-    return this.#write(session, text);
+  /**
+   * Sends one already-encoded push (a fan-out encodes once): as a datagram when it is marked
+   * unreliable and the transport can, else on the reliable path. False when it cannot send.
+   */
+  sendPush(session: Session, push: EncodedPush): boolean {
+    if (push.unreliable && session.transport.writeDatagram?.(push.text)) {
+      session.messagesOut++;
+      this.#events.onDatagramSent(session.kind, utf8ByteLength(push.text));
+      return true;
+    }
+    return this.#write(session, push.text);
   }
 
   /** Encodes and sends one envelope to the session; false when the transport is gone. */
   send(session: Session, message: object): boolean {
     const text = JSON.stringify(message);
-    return this.#write(session, text);
-  }
-
-  /**
-   * Sends one envelope unreliably as a datagram (e.g. position updates) when the transport
-   * can; otherwise on the reliable path. False when the transport is gone.
-   */
-  sendDatagram(session: Session, message: object): boolean {
-    const text = JSON.stringify(message);
-    if (session.transport.writeDatagram?.(text)) {
-      session.messagesOut++;
-      this.#events.onDatagramSent(session.kind, utf8ByteLength(text));
-      return true;
-    }
     return this.#write(session, text);
   }
 

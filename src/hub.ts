@@ -5,12 +5,13 @@
  *
  * @module
  */
+import type { EncodedPush } from "./broker.ts";
 import type { Disconnect } from "./disconnect.ts";
 import type { Session } from "./session.ts";
 import type { SessionEvents, SessionManager } from "./session_manager.ts";
 
-/** Writes one encoded envelope to a session; false when it can no longer send. */
-export type EncodedWriter = (session: Session, text: string) => boolean;
+/** Writes one encoded push to a session; false when it can no longer send. */
+export type PushWriter = (session: Session, push: EncodedPush) => boolean;
 
 /** Group names and user ids are bounded so a buggy service cannot grow keys without limit. */
 const MAX_NAME_LENGTH = 256;
@@ -24,13 +25,13 @@ function checkName(kind: string, name: string): void {
 /** Sessions by user and by group on this node; empties itself as sessions close. */
 export class Hub implements SessionEvents {
   readonly #sessions: SessionManager;
-  readonly #write: EncodedWriter;
+  readonly #write: PushWriter;
   readonly #users = new Map<string, Set<Session>>();
   readonly #groups = new Map<string, Set<Session>>();
   readonly #memberships = new Map<Session, Set<string>>();
 
   /** Creates an empty hub over `sessions`, writing with `write`. */
-  constructor(sessions: SessionManager, write: EncodedWriter) {
+  constructor(sessions: SessionManager, write: PushWriter) {
     this.#sessions = sessions;
     this.#write = write;
   }
@@ -96,32 +97,32 @@ export class Hub implements SessionEvents {
     return this.#users.size;
   }
 
-  /** Writes `text` to the session with `sessionId`; returns deliveries (0 or 1). */
-  deliverToSession(sessionId: string, text: string): number {
+  /** Writes `push` to the session with `sessionId`; returns deliveries (0 or 1). */
+  deliverToSession(sessionId: string, push: EncodedPush): number {
     const session = this.#sessions.get(sessionId);
-    return session && this.#write(session, text) ? 1 : 0;
+    return session && this.#write(session, push) ? 1 : 0;
   }
 
-  /** Writes `text` to every session of `userId`; returns deliveries. */
-  deliverToUser(userId: string, text: string): number {
-    return this.#deliver(this.#users.get(userId), text, undefined);
+  /** Writes `push` to every session of `userId`; returns deliveries. */
+  deliverToUser(userId: string, push: EncodedPush): number {
+    return this.#deliver(this.#users.get(userId), push, undefined);
   }
 
-  /** Writes `text` to every member of `group` but `exceptSessionId`; returns deliveries. */
-  deliverToGroup(group: string, text: string, exceptSessionId?: string): number {
-    return this.#deliver(this.#groups.get(group), text, exceptSessionId);
+  /** Writes `push` to every member of `group` but `exceptSessionId`; returns deliveries. */
+  deliverToGroup(group: string, push: EncodedPush, exceptSessionId?: string): number {
+    return this.#deliver(this.#groups.get(group), push, exceptSessionId);
   }
 
-  /** Writes `text` to every session on this node; returns deliveries. */
-  deliverToAll(text: string): number {
-    return this.#deliver(this.#sessions.values(), text, undefined);
+  /** Writes `push` to every session on this node; returns deliveries. */
+  deliverToAll(push: EncodedPush): number {
+    return this.#deliver(this.#sessions.values(), push, undefined);
   }
 
-  #deliver(targets: Iterable<Session> | undefined, text: string, except: string | undefined) {
+  #deliver(targets: Iterable<Session> | undefined, push: EncodedPush, except: string | undefined) {
     if (!targets) return 0;
     let delivered = 0;
     for (const session of targets) {
-      if (session.id !== except && this.#write(session, text)) delivered++;
+      if (session.id !== except && this.#write(session, push)) delivered++;
     }
     return delivered;
   }

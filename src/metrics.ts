@@ -7,6 +7,7 @@
 import type { Disconnect, DisconnectLabel } from "./disconnect.ts";
 import { Histogram } from "./histogram.ts";
 import type { ErrorCode } from "./protocol.ts";
+import type { ClusterState } from "./routing.ts";
 import type { Session } from "./session.ts";
 import type { SessionEvents } from "./session_manager.ts";
 import { TRANSPORT_KINDS, type TransportKind } from "./transport.ts";
@@ -73,6 +74,8 @@ export interface ScrapeState {
   count(kind: TransportKind): number;
   /** All live sessions. */
   readonly size: number;
+  /** Cluster state, in cluster mode. */
+  readonly cluster?: ClusterState;
 }
 
 /** Upper bounds, in seconds, of the message-handling histogram: 50 µs to 1 s. */
@@ -130,6 +133,8 @@ export class GatewayMetrics implements SessionEvents, FrameEvents, ListenerEvent
   readonly listenerRestarts = new Map<string, number>();
   /** Time to handle one message. */
   readonly handling = new Histogram(HANDLING_BUCKETS_SEC);
+  /** Exceptions caught by the last-resort handlers. */
+  uncaughtErrors = 0;
   /** Duration of the latest heartbeat sweep, in seconds. */
   lastSweepSeconds = 0;
   readonly #startedAt = Date.now();
@@ -194,6 +199,11 @@ export class GatewayMetrics implements SessionEvents, FrameEvents, ListenerEvent
     this.listenerRestarts.set(listener, (this.listenerRestarts.get(listener) ?? 0) + 1);
   };
 
+  /** Counts an exception no code awaited (see `last_resort.ts`). */
+  onUncaughtError = (): void => {
+    this.uncaughtErrors++;
+  };
+
   /** Records a heartbeat sweep's duration. */
   onSweep = (_closed: number, durationMs: number): void => {
     this.lastSweepSeconds = durationMs / 1000;
@@ -242,6 +252,8 @@ export class GatewayMetrics implements SessionEvents, FrameEvents, ListenerEvent
     lines.push(`gateway_bytes_sent_total ${this.bytesSent}`);
     metric("gateway_error_replies_total", "counter", "Error replies sent, by code.");
     byLabel("gateway_error_replies_total", "code", this.errorReplies);
+    metric("gateway_uncaught_errors_total", "counter", "Exceptions caught as a last resort.");
+    lines.push(`gateway_uncaught_errors_total ${this.uncaughtErrors}`);
     metric("gateway_heartbeat_timeouts_total", "counter", "Sessions closed for silence.");
     lines.push(`gateway_heartbeat_timeouts_total ${this.heartbeatTimeouts}`);
     metric("gateway_heartbeat_sweep_seconds", "gauge", "Duration of the latest sweep.");
@@ -252,6 +264,19 @@ export class GatewayMetrics implements SessionEvents, FrameEvents, ListenerEvent
     byLabel("gateway_listener_restarts_total", "listener", this.listenerRestarts);
     metric("gateway_message_handling_seconds", "histogram", "Time to handle one message.");
     lines.push(this.handling.render("gateway_message_handling_seconds").trimEnd());
+
+    if (state.cluster) {
+      metric("gateway_nats_connected", "gauge", "1 while NATS is reachable (cluster mode).");
+      lines.push(`gateway_nats_connected ${state.cluster.natsConnected ? 1 : 0}`);
+      metric("gateway_nats_reconnects_total", "counter", "Times NATS came back after an outage.");
+      lines.push(`gateway_nats_reconnects_total ${state.cluster.natsReconnects}`);
+      metric(
+        "gateway_pushes_local_only_total",
+        "counter",
+        "Pushes delivered to this node only because NATS was down.",
+      );
+      lines.push(`gateway_pushes_local_only_total ${state.cluster.localOnlyPushes}`);
+    }
 
     const memory = Deno.memoryUsage();
     metric("process_resident_memory_bytes", "gauge", "Resident set size.");

@@ -14,7 +14,8 @@ export type HealthStatus = "ok" | "degraded" | "draining";
 
 /** The body of a `/health` answer. */
 export interface HealthReport {
-  /** `ok` (200), `degraded` (503: a listener is down and retrying) or `draining` (503). */
+  /** `ok` (200); `degraded` (503 while a listener is down and retrying, 200 while only NATS
+   * is down); `draining` (503). */
   status: HealthStatus;
   /** Seconds since start. */
   uptime_sec: number;
@@ -22,6 +23,8 @@ export interface HealthReport {
   sessions: number;
   /** Whether each enabled listener is accepting. */
   listeners: Record<string, boolean>;
+  /** Cluster mode only: this node and whether NATS is reachable. */
+  cluster?: { node_id: string; nats: "connected" | "down" };
 }
 
 /** Options for {@linkcode MetricsServer}. */
@@ -85,7 +88,9 @@ export class MetricsServer implements AsyncDisposable {
     }
     if (pathname === "/health") {
       const report = this.#options.health();
-      return Response.json(report, { status: report.status === "ok" ? 200 : 503 });
+      const listenerDown = Object.values(report.listeners).includes(false);
+      const unavailable = report.status === "draining" || listenerDown;
+      return Response.json(report, { status: unavailable ? 503 : 200 });
     }
     return new Response("Not Found\n", { status: 404 });
   }

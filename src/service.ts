@@ -13,8 +13,18 @@ export interface SessionData {
   set(key: string, value: unknown): void;
 }
 
+/** Options for every push. */
+export interface PushOptions {
+  /**
+   * Send as a QUIC datagram where the session's transport supports them: may be lost or
+   * reordered, never delays other messages. For state that the next update replaces
+   * (positions); other sessions get it on their reliable path.
+   */
+  unreliable?: boolean;
+}
+
 /** Options for group pushes. */
-export interface GroupPushOptions {
+export interface GroupPushOptions extends PushOptions {
   /** Skip the calling session (a chat message need not echo to its sender). */
   exceptSelf?: boolean;
 }
@@ -34,15 +44,15 @@ export interface ServiceContext {
   /** Removes the calling session from a group. */
   leave(group: string): void;
   /** Pushes to the calling session. */
-  push(route: string, data: unknown): void;
+  push(route: string, data: unknown, options?: PushOptions): void;
   /** Pushes to one session by id, on any node. */
-  pushToSession(sessionId: string, route: string, data: unknown): void;
+  pushToSession(sessionId: string, route: string, data: unknown, options?: PushOptions): void;
   /** Pushes to every session of a user, on any node. */
-  pushToUser(userId: string, route: string, data: unknown): void;
+  pushToUser(userId: string, route: string, data: unknown, options?: PushOptions): void;
   /** Pushes to every member of a group, on any node. */
   pushToGroup(group: string, route: string, data: unknown, options?: GroupPushOptions): void;
   /** Pushes to every session on every node. */
-  pushToAll(route: string, data: unknown): void;
+  pushToAll(route: string, data: unknown, options?: PushOptions): void;
 }
 
 /** Handles a `request` (its result is the response `data`) or a `notify` (result ignored). */

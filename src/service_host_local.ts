@@ -4,16 +4,25 @@
  *
  * @module
  */
-import type { Broker } from "./broker.ts";
+import type { Broker, EncodedPush } from "./broker.ts";
 import type { Hub } from "./hub.ts";
 import type { Router } from "./router.ts";
-import { RouteError, type ServiceContext, type SessionData } from "./service.ts";
+import {
+  type GroupPushOptions,
+  type PushOptions,
+  RouteError,
+  type ServiceContext,
+  type SessionData,
+} from "./service.ts";
 import type { ServiceHost } from "./service_host.ts";
 import type { Session } from "./session.ts";
 
-/** Encodes a push envelope. */
-export function encodePush(route: string, data: unknown): string {
-  return JSON.stringify({ type: "push", route, data });
+/** Encodes a push envelope once, for any number of recipients. */
+export function encodePush(route: string, data: unknown, options?: PushOptions): EncodedPush {
+  return {
+    text: JSON.stringify({ type: "push", route, data }),
+    unreliable: options?.unreliable === true,
+  };
 }
 
 /** A session's data, stored on the session itself so it dies with it. */
@@ -59,21 +68,21 @@ class LocalContext implements ServiceContext {
   leave(group: string): void {
     this.#hub.leave(this.#session, group);
   }
-  push(route: string, data: unknown): void {
-    this.#hub.deliverToSession(this.#session.id, encodePush(route, data));
+  push(route: string, data: unknown, options?: PushOptions): void {
+    this.#hub.deliverToSession(this.#session.id, encodePush(route, data, options));
   }
-  pushToSession(sessionId: string, route: string, data: unknown): void {
-    this.#broker.toSession(sessionId, encodePush(route, data));
+  pushToSession(sessionId: string, route: string, data: unknown, options?: PushOptions): void {
+    this.#broker.toSession(sessionId, encodePush(route, data, options));
   }
-  pushToUser(userId: string, route: string, data: unknown): void {
-    this.#broker.toUser(userId, encodePush(route, data));
+  pushToUser(userId: string, route: string, data: unknown, options?: PushOptions): void {
+    this.#broker.toUser(userId, encodePush(route, data, options));
   }
-  pushToGroup(group: string, route: string, data: unknown, options?: { exceptSelf?: boolean }) {
+  pushToGroup(group: string, route: string, data: unknown, options?: GroupPushOptions): void {
     const except = options?.exceptSelf ? this.#session.id : undefined;
-    this.#broker.toGroup(group, encodePush(route, data), except);
+    this.#broker.toGroup(group, encodePush(route, data, options), except);
   }
-  pushToAll(route: string, data: unknown): void {
-    this.#broker.toAll(encodePush(route, data));
+  pushToAll(route: string, data: unknown, options?: PushOptions): void {
+    this.#broker.toAll(encodePush(route, data, options));
   }
 }
 

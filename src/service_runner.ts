@@ -21,7 +21,13 @@ import {
 } from "./cluster_protocol.ts";
 import { Logger } from "./logger.ts";
 import { encodePush } from "./service_host_local.ts";
-import type { GroupPushOptions, Service, ServiceContext, SessionData } from "./service.ts";
+import type {
+  GroupPushOptions,
+  PushOptions,
+  Service,
+  ServiceContext,
+  SessionData,
+} from "./service.ts";
 
 const encoder = new TextEncoder();
 
@@ -58,12 +64,21 @@ class RemoteContext implements ServiceContext {
   #change(change: SessionChange): void {
     this.#nc.publish(this.#subjects.node(this.#call.node), encodeJson(change));
   }
-  #push(target: PushTarget, key: string, route: string, data: unknown, except?: string): void {
+  #push(
+    target: PushTarget,
+    key: string,
+    route: string,
+    data: unknown,
+    options: PushOptions | undefined,
+    except?: string,
+  ): void {
     const h = headers();
     h.set(PushHeader.target, target);
     h.set(PushHeader.key, key);
     if (except) h.set(PushHeader.except, except);
-    this.#nc.publish(this.#subjects.push, encoder.encode(encodePush(route, data)), { headers: h });
+    const push = encodePush(route, data, options);
+    if (push.unreliable) h.set(PushHeader.unreliable, "1");
+    this.#nc.publish(this.#subjects.push, encoder.encode(push.text), { headers: h });
   }
   setUser(userId: string): void {
     this.#userId = userId;
@@ -75,20 +90,21 @@ class RemoteContext implements ServiceContext {
   leave(group: string): void {
     this.#change({ op: "leave", session: this.#call.session, group });
   }
-  push(route: string, data: unknown): void {
-    this.#push("session", this.#call.session, route, data);
+  push(route: string, data: unknown, options?: PushOptions): void {
+    this.#push("session", this.#call.session, route, data, options);
   }
-  pushToSession(sessionId: string, route: string, data: unknown): void {
-    this.#push("session", sessionId, route, data);
+  pushToSession(sessionId: string, route: string, data: unknown, options?: PushOptions): void {
+    this.#push("session", sessionId, route, data, options);
   }
-  pushToUser(userId: string, route: string, data: unknown): void {
-    this.#push("user", userId, route, data);
+  pushToUser(userId: string, route: string, data: unknown, options?: PushOptions): void {
+    this.#push("user", userId, route, data, options);
   }
   pushToGroup(group: string, route: string, data: unknown, options?: GroupPushOptions): void {
-    this.#push("group", group, route, data, options?.exceptSelf ? this.#call.session : undefined);
+    const except = options?.exceptSelf ? this.#call.session : undefined;
+    this.#push("group", group, route, data, options, except);
   }
-  pushToAll(route: string, data: unknown): void {
-    this.#push("all", "", route, data);
+  pushToAll(route: string, data: unknown, options?: PushOptions): void {
+    this.#push("all", "", route, data, options);
   }
 }
 

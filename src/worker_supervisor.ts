@@ -55,6 +55,15 @@ export function workerConfig(config: GatewayConfig, assignment: WorkerAssignment
   };
 }
 
+/** Worker 0 exited before it listened; its own log lines, passed through, say why. */
+export class WorkerStartError extends Error {
+  /** Creates the error. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "WorkerStartError";
+  }
+}
+
 /** Permission and runtime flags a worker runs with when this is not a compiled binary. */
 const WORKER_RUN_FLAGS = [
   "run",
@@ -173,7 +182,7 @@ export class WorkerSupervisor implements AsyncDisposable {
   /**
    * Starts the workers and the public metrics listener.
    *
-   * @throws {Error} when worker 0 does not come up (its own log says why).
+   * @throws {WorkerStartError} when worker 0 does not come up (its own log says why).
    * @throws {ListenError} when the metrics port cannot be bound.
    */
   async start(): Promise<void> {
@@ -182,7 +191,14 @@ export class WorkerSupervisor implements AsyncDisposable {
     const first = this.#spawn(0);
     if (config.websocket.enabled) {
       // Worker 0 picks the port when the config says 0; the others share it.
-      this.#websocketPort = await first.websocketPort.promise;
+      try {
+        this.#websocketPort = await first.websocketPort.promise;
+      } catch (error) {
+        await this.shutdown();
+        throw new WorkerStartError("Worker 0 exited before listening; see its log above", {
+          cause: error,
+        });
+      }
     }
     for (let i = 1; i < count; i++) this.#spawn(i);
     if (config.metrics.enabled) {

@@ -4,13 +4,17 @@ import { Hub } from "../src/hub.ts";
 import type { Session } from "../src/session.ts";
 import { SessionManager } from "../src/session_manager.ts";
 
+function push(text: string) {
+  return { text, unreliable: false };
+}
+
 function setup() {
   const written = new Map<string, string[]>();
   const manager = new SessionManager({
     events: { onSessionClosed: (s, d) => hub.onSessionClosed(s, d) },
   });
-  const hub: Hub = new Hub(manager, (session, text) => {
-    written.set(session.remoteAddr, [...written.get(session.remoteAddr) ?? [], text]);
+  const hub: Hub = new Hub(manager, (session, push) => {
+    written.set(session.remoteAddr, [...written.get(session.remoteAddr) ?? [], push.text]);
     return true;
   });
   const open = (name: string): Session =>
@@ -25,12 +29,12 @@ Deno.test("Hub delivers to a group, a user, one session and everyone", () => {
   hub.join(b, "room");
   hub.bindUser(b, "u1");
   hub.bindUser(c, "u1");
-  assert.equal(hub.deliverToGroup("room", "g"), 2);
-  assert.equal(hub.deliverToGroup("room", "g2", a.id), 1);
-  assert.equal(hub.deliverToUser("u1", "u"), 2);
-  assert.equal(hub.deliverToSession(c.id, "s"), 1);
-  assert.equal(hub.deliverToAll("all"), 3);
-  assert.equal(hub.deliverToGroup("nobody", "x"), 0);
+  assert.equal(hub.deliverToGroup("room", push("g")), 2);
+  assert.equal(hub.deliverToGroup("room", push("g2"), a.id), 1);
+  assert.equal(hub.deliverToUser("u1", push("u")), 2);
+  assert.equal(hub.deliverToSession(c.id, push("s")), 1);
+  assert.equal(hub.deliverToAll(push("all")), 3);
+  assert.equal(hub.deliverToGroup("nobody", push("x")), 0);
   assert.deepEqual(Object.fromEntries(written), {
     a: ["g", "all"],
     b: ["g", "g2", "u", "all"],
@@ -64,8 +68,8 @@ Deno.test("Hub rebinding a session moves it to the new user", () => {
   const a = open("a");
   hub.bindUser(a, "first");
   hub.bindUser(a, "second");
-  assert.equal(hub.deliverToUser("first", "x"), 0);
-  assert.equal(hub.deliverToUser("second", "x"), 1);
+  assert.equal(hub.deliverToUser("first", push("x")), 0);
+  assert.equal(hub.deliverToUser("second", push("x")), 1);
   assert.equal(hub.userCount, 1);
   assert.throws(() => hub.bindUser(a, ""), /Invalid user id/);
   assert.throws(() => hub.join(a, "x".repeat(300)), /Invalid group name/);

@@ -96,3 +96,27 @@ Deno.test("--workers 2 shares one port, merges metrics and health, and stops on 
     await Deno.remove(path);
   }
 });
+
+Deno.test("--workers exits 1 with a message when worker 0 cannot listen", async () => {
+  using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const path = await Deno.makeTempFile({ suffix: ".json" });
+  await Deno.writeTextFile(
+    path,
+    JSON.stringify({
+      websocket: { host: "127.0.0.1", port: taken.addr.port },
+      metrics: { host: "127.0.0.1", port: 0 },
+    }),
+  );
+  try {
+    await using supervisor = new GatewayProcess(["--config", path, "--workers", "2"]);
+    const status = await within(supervisor.status, 20_000, "the supervisor to give up");
+    assert.equal(status.code, 1);
+    await supervisor.waitForLog("Worker 0 exited before listening; see its log above", 1_000);
+    assert.ok(
+      supervisor.lines.some((line) => String(line.msg).startsWith("Cannot listen for websocket")),
+      "the worker's own reason is passed through",
+    );
+  } finally {
+    await Deno.remove(path);
+  }
+});

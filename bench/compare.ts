@@ -1,0 +1,335 @@
+/**
+ * Side-by-side figures (issue 6): the gateway against a bare Deno echo, Node.js with `ws` and
+ * Bun, each started in turn on core 0 with the same Bun-run driver on core 1.
+ */
+const BENCH = new URL("./", import.meta.url);
+const ROOT = new URL("../", BENCH);
+
+/** A server under test. */
+export interface ServerSpec {
+  /** Column id. */
+  id: string;
+  /** Column title. */
+  title: string;
+  /** WebSocket path. */
+  path: string;
+  /** The command (without the core pinning); `port` 0 lets it pick. */
+  command(): Promise<{ argv: string[]; cleanup?: () => Promise<void> }>;
+  /** Reads the port from one line of the server's output, if this line says it. */
+  port(line: string): number | undefined;
+}
+
+function gatewayFlags(): string[] {
+  const denoJson = JSON.parse(Deno.readTextFileSync(new URL("deno.json", ROOT)));
+  const words = String(denoJson.tasks.gateway).split(/\s+/);
+  return words.slice(words.indexOf("run"), words.indexOf("main.ts"));
+}
+
+const listening = (line: string) => {
+  const match = /^listening (\d+)/.exec(line);
+  return match ? Number(match[1]) : undefined;
+};
+
+/** The servers, in table order. */
+export const SERVERS: ServerSpec[] = [
+  {
+    id: "gateway",
+    title: "gateway (default config)",
+    path: "/ws",
+    async command() {
+      // The default config, but on loopback, port 0, and room for the 19,000-session figures.
+      const path = await Deno.makeTempFile({ suffix: ".json" });
+      await Deno.writeTextFile(
+        path,
+        JSON.stringify({
+          websocket: { host: "127.0.0.1", port: 0, max_connections: 20_000 },
+          metrics: { host: "127.0.0.1", port: 0 },
+        }),
+      );
+      return {
+        argv: [
+          Deno.execPath(),
+          ...gatewayFlags(),
+          new URL("main.ts", ROOT).pathname,
+          "--config",
+          path,
+        ],
+        cleanup: () => Deno.remove(path),
+      };
+    },
+    port(line) {
+      if (!line.includes('"websocket listening"')) return undefined;
+      return Number(new URL(JSON.parse(line).url).port);
+    },
+  },
+  {
+    id: "deno",
+    title: "bare Deno.serve echo",
+    path: "/",
+    command: () =>
+      Promise.resolve({
+        argv: [
+          Deno.execPath(),
+          "run",
+          "--allow-net",
+          new URL("servers/deno_echo.ts", BENCH).pathname,
+          "0",
+        ],
+      }),
+    port: listening,
+  },
+  {
+    id: "node_ws",
+    title: "Node.js + ws",
+    path: "/",
+    command: () =>
+      Promise.resolve({ argv: ["node", new URL("servers/node_ws_echo.mjs", BENCH).pathname, "0"] }),
+    port: listening,
+  },
+  {
+    id: "bun",
+    title: "Bun.serve",
+    path: "/",
+    command: () =>
+      Promise.resolve({ argv: ["bun", new URL("servers/bun_echo.mjs", BENCH).pathname, "0"] }),
+    port: listening,
+  },
+];
+
+/** A running server pinned to core 0. */
+export class RunningServer implements AsyncDisposable {
+  constructor(
+    readonly child: Deno.ChildProcess,
+    readonly url: string,
+    readonly cleanup?: () => Promise<void>,
+  ) {}
+  /** Resident memory in bytes, from /proc. */
+  async rss(): Promise<number> {
+    const status = await Deno.readTextFile(`/proc/${this.child.pid}/status`);
+    return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
+  }
+  /** CPU time used so far, in seconds (user + system). */
+  async cpuSeconds(): Promise<number> {
+    const stat = await Deno.readTextFile(`/proc/${this.child.pid}/stat`);
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks
+  }
+  async [Symbol.asyncDispose](): Promise<void> {
+    try {
+      this.child.kill("SIGKILL");
+    } catch {
+      // gone
+    }
+    await this.child.status;
+    await this.cleanup?.();
+  }
+}
+
+async function startServer(spec: ServerSpec): Promise<RunningServer> {
+  const { argv, cleanup } = await spec.command();
+  const child = new Deno.Command("taskset", {
+    args: ["-c", "0", ...argv],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const lines = (stream: ReadableStream<Uint8Array>) => stream.pipeThrough(new TextDecoderStream());
+  const found = Promise.withResolvers<number>();
+  for (const stream of [child.stdout, child.stderr]) {
+    (async () => {
+      let pending = "";
+      for await (const chunk of lines(stream)) {
+        pending += chunk;
+        let newline;
+        while ((newline = pending.indexOf("\n")) >= 0) {
+          const port = spec.port(pending.slice(0, newline));
+          pending = pending.slice(newline + 1);
+          if (port !== undefined) found.resolve(port);
+        }
+      }
+    })().catch(() => {});
+  }
+  const timer = setTimeout(() => found.reject(new Error(`${spec.id} did not start`)), 20_000);
+  try {
+    const port = await found.promise;
+    return new RunningServer(child, `ws://127.0.0.1:${port}${spec.path}`, cleanup);
+  } catch (error) {
+    child.kill("SIGKILL");
+    await child.status;
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Runs the Bun driver on core 1 and returns its JSON result. */
+async function drive(args: string[]): Promise<Record<string, number>> {
+  const out = await new Deno.Command("taskset", {
+    args: ["-c", "1", "bun", new URL("driver.mjs", BENCH).pathname, ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout).trim();
+  if (!out.success) throw new Error(`driver ${args[0]} failed: ${text}`);
+  return JSON.parse(text.split("\n").at(-1)!);
+}
+
+/** One row of the results table. */
+export interface Row {
+  /** Key in the figure's result. */
+  key: string;
+  /** Row title. */
+  title: string;
+  /** Unit. */
+  unit: string;
+  /** Whether more is better (for reading ratios). */
+  higherIsBetter: boolean;
+}
+
+/** A measurement run once per server per run, giving one value per row. */
+export interface CompareFigure {
+  /** Id, for logs. */
+  id: string;
+  /** The rows it fills. */
+  rows: Row[];
+  /** Only for these server ids (all when absent). */
+  only?: string[];
+  /** Measures once on a fresh server. */
+  measure(server: RunningServer): Promise<Record<string, number>>;
+}
+
+/** Holds `n` idle sessions from the driver while `during` runs. */
+async function holding<T>(url: string, n: number, during: () => Promise<T>): Promise<T> {
+  const holder = new Deno.Command("taskset", {
+    args: ["-c", "1", "bun", new URL("driver.mjs", BENCH).pathname, "hold", url, String(n), "200"],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  try {
+    const reader = holder.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    const { value } = await reader.read();
+    const ready = JSON.parse(value!.trim());
+    if (ready.established !== n) {
+      throw new Error(`only ${ready.established} of ${n} sessions opened`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 2_000)); // let the handshakes settle
+    return await during();
+  } finally {
+    holder.kill("SIGTERM");
+    await holder.status;
+  }
+}
+
+/** The side-by-side figures. */
+export function compareFigures(seconds: number, heartbeatSeconds: number): CompareFigure[] {
+  const memory = (n: number): CompareFigure => ({
+    id: `memory_${n}`,
+    rows: [{
+      key: "kb",
+      title: `Memory per idle session at ${n.toLocaleString("en")}`,
+      unit: "KB",
+      higherIsBetter: false,
+    }],
+    async measure(server) {
+      const before = await server.rss();
+      return await holding(
+        server.url,
+        n,
+        async () => ({ kb: (await server.rss() - before) / n / 1024 }),
+      );
+    },
+  });
+  return [
+    {
+      id: "connect_rate",
+      rows: [{
+        key: "per_sec",
+        title: "Sessions established per second (10,000)",
+        unit: "sessions/s",
+        higherIsBetter: true,
+      }],
+      measure: async (s) => ({
+        per_sec: (await drive(["connect", s.url, "10000", "200"])).per_sec,
+      }),
+    },
+    memory(10_000),
+    memory(19_000),
+    {
+      id: "echo_throughput",
+      rows: [{
+        key: "msgs_per_sec",
+        title: "Echo round trips per second, 1,000 sessions, 64-byte data",
+        unit: "msgs/s",
+        higherIsBetter: true,
+      }],
+      measure: async (s) => await drive(["throughput", s.url, "1000", String(seconds), "64"]),
+    },
+    {
+      id: "latency",
+      rows: (["p50_ms", "p99_ms", "p999_ms"] as const).map((key) => ({
+        key,
+        title: `Round trip ${
+          key.replace("_ms", "").replace("p999", "p99.9")
+        } at 20,000 msgs/s, 1,000 sessions`,
+        unit: "ms",
+        higherIsBetter: false,
+      })),
+      async measure(s) {
+        const r = await drive(["latency", s.url, "1000", String(seconds), "64", "20000"]);
+        if (r.received < r.sent * 0.99) throw new Error(`lost ${r.sent - r.received} of ${r.sent}`);
+        return r;
+      },
+    },
+    {
+      id: "heartbeat_cpu",
+      only: ["gateway"],
+      rows: [{
+        key: "percent",
+        title: `CPU holding 19,000 idle sessions, default heartbeats (over ${heartbeatSeconds} s)`,
+        unit: "% of a core",
+        higherIsBetter: false,
+      }],
+      measure: (s) =>
+        holding(s.url, 19_000, async () => {
+          const before = await s.cpuSeconds();
+          await new Promise((resolve) => setTimeout(resolve, heartbeatSeconds * 1000));
+          return { percent: ((await s.cpuSeconds()) - before) / heartbeatSeconds * 100 };
+        }),
+    },
+  ];
+}
+
+/** Results: row key -> server id -> one value per run. */
+export type CompareResults = Map<string, Map<string, number[]>>;
+
+/** Runs every figure `runs` times against every server, a fresh server each time. */
+export async function runCompare(
+  figures: CompareFigure[],
+  servers: ServerSpec[],
+  runs: number,
+  log: (line: string) => void,
+): Promise<CompareResults> {
+  const results: CompareResults = new Map();
+  for (const figure of figures) {
+    for (const row of figure.rows) results.set(`${figure.id}.${row.key}`, new Map());
+    for (const spec of servers) {
+      if (figure.only && !figure.only.includes(spec.id)) continue;
+      for (let i = 0; i < runs; i++) {
+        await using server = await startServer(spec);
+        const measured = await figure.measure(server);
+        for (const row of figure.rows) {
+          const byServer = results.get(`${figure.id}.${row.key}`)!;
+          byServer.set(spec.id, [...byServer.get(spec.id) ?? [], measured[row.key]]);
+          log(
+            `${figure.id} ${row.key} ${spec.id} run ${i + 1}/${runs}: ${
+              measured[row.key].toFixed(2)
+            } ${row.unit}`,
+          );
+        }
+      }
+    }
+  }
+  return results;
+}
