@@ -1,0 +1,90 @@
+/**
+ * What one load-test process counts, as a plain JSON-friendly object so worker processes can
+ * stream it to the parent, which adds them up.
+ *
+ * @module
+ */
+
+/** Counts of one load run, or of several added together. */
+export interface LoadCounters {
+  /** Connections tried. */
+  attempted: number;
+  /** Connections that opened. */
+  established: number;
+  /** Connections that did not open. */
+  failed: number;
+  /** Failed connections per reason (`refused`, `timeout`, `http_503`...). */
+  failures: Record<string, number>;
+  /** Connections open now. */
+  open: number;
+  /** Most connections open at once (across processes: the largest of any one). */
+  peakOpen: number;
+  /** Connections open when the run was told to stop (before it closed them). */
+  openAtStop: number;
+  /** Messages sent. */
+  sent: number;
+  /** Replies received to messages sent. */
+  received: number;
+  /** Messages whose reply never came (counted when their connection ended). */
+  lost: number;
+  /** Replies of type `error`, per error code. */
+  errorReplies: Record<string, number>;
+  /** Connections the gateway closed, per `code reason`. */
+  serverCloses: Record<string, number>;
+  /** Connections closed with 4000 heartbeat timeout. */
+  heartbeatCloses: number;
+}
+
+/** A fresh set of zero counts. */
+export function emptyCounters(): LoadCounters {
+  return {
+    attempted: 0,
+    established: 0,
+    failed: 0,
+    failures: {},
+    open: 0,
+    peakOpen: 0,
+    openAtStop: 0,
+    sent: 0,
+    received: 0,
+    lost: 0,
+    errorReplies: {},
+    serverCloses: {},
+    heartbeatCloses: 0,
+  };
+}
+
+function sum(values: Record<string, number>[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const value of values) {
+    for (const [key, n] of Object.entries(value)) out[key] = (out[key] ?? 0) + n;
+  }
+  return out;
+}
+
+/** Adds several sets of counts into one. */
+export function addCounters(all: LoadCounters[]): LoadCounters {
+  const total = emptyCounters();
+  for (const c of all) {
+    total.attempted += c.attempted;
+    total.established += c.established;
+    total.failed += c.failed;
+    total.open += c.open;
+    total.peakOpen = Math.max(total.peakOpen, c.peakOpen);
+    total.openAtStop += c.openAtStop;
+    total.sent += c.sent;
+    total.received += c.received;
+    total.lost += c.lost;
+    total.heartbeatCloses += c.heartbeatCloses;
+  }
+  total.failures = sum(all.map((c) => c.failures));
+  total.errorReplies = sum(all.map((c) => c.errorReplies));
+  total.serverCloses = sum(all.map((c) => c.serverCloses));
+  return total;
+}
+
+/** Everything that counts against `-max-errors`. */
+export function errorCount(c: LoadCounters): number {
+  const values = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
+  return c.failed + c.lost + values(c.errorReplies) + values(c.serverCloses);
+}

@@ -1,0 +1,169 @@
+/**
+ * Runs one process's share of a load test: opens connections over the ramp-up, sends a
+ * message per connection every interval, times each reply, and closes everything when told to
+ * stop or when every connection has sent its messages.
+ *
+ * @module
+ */
+import type { ConnectOptions, Connector } from "./_client_connection.ts";
+import { ConnectError, connectFailureReason } from "./_client_connection.ts";
+import { emptyCounters, type LoadCounters } from "./_load_counters.ts";
+import { LatencyHistogram } from "./_latency_histogram.ts";
+
+/** What one process runs. */
+export interface LoadPlan {
+  /** Where to connect; `timeoutMs` bounds each connection attempt. */
+  target: Omit<ConnectOptions, "signal">;
+  /** Connections this process opens. */
+  connections: number;
+  /** Messages each connection sends; 0 sends until stopped. */
+  messagesPerConnection: number;
+  /** Milliseconds between two messages of one connection. */
+  intervalMs: number;
+  /** Milliseconds over which connections are opened, evenly spaced. */
+  rampupMs: number;
+  /** Payload bytes: 0 sends `ping` envelopes, more sends `echo` requests of that size. */
+  payloadBytes: number;
+}
+
+/** How long a stopping connection waits for replies still in flight. */
+const DRAIN_MS = 3_000;
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted || ms <= 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+function bump(record: Record<string, number>, key: string): void {
+  record[key] = (record[key] ?? 0) + 1;
+}
+
+/** One process's load: counters and latencies fill in while {@linkcode LoadRunner.run} runs. */
+export class LoadRunner {
+  /** Live counts; read them at any time. */
+  readonly counters: LoadCounters = emptyCounters();
+  /** Round-trip times of every reply. */
+  readonly latency: LatencyHistogram = new LatencyHistogram();
+  readonly #plan: LoadPlan;
+  readonly #connect: Connector;
+  readonly #message: (id: number) => string;
+
+  /** Prepares a run of `plan` over `connect`. */
+  constructor(plan: LoadPlan, connect: Connector) {
+    this.#plan = plan;
+    this.#connect = connect;
+    const data = JSON.stringify("x".repeat(plan.payloadBytes));
+    this.#message = plan.payloadBytes === 0
+      ? (id) => `{"type":"ping","id":${id}}`
+      : (id) => `{"type":"request","id":${id},"route":"echo","data":${data}}`;
+  }
+
+  /** Runs until every connection has sent its messages, or until `stop` aborts. */
+  async run(stop: AbortSignal): Promise<void> {
+    const onStop = () => this.counters.openAtStop = this.counters.open;
+    stop.addEventListener("abort", onStop, { once: true });
+    const { connections, rampupMs } = this.#plan;
+    const start = performance.now();
+    const sessions: Promise<void>[] = [];
+    try {
+      for (let i = 0; i < connections && !stop.aborted; i++) {
+        await sleep(start + (rampupMs * i) / connections - performance.now(), stop);
+        if (stop.aborted) break;
+        sessions.push(this.#session(stop));
+      }
+      await Promise.all(sessions);
+    } finally {
+      stop.removeEventListener("abort", onStop);
+    }
+  }
+
+  async #session(stop: AbortSignal): Promise<void> {
+    const c = this.counters;
+    c.attempted++;
+    let connection;
+    try {
+      connection = await this.#connect({ ...this.#plan.target, signal: stop });
+    } catch (error) {
+      if (stop.aborted) {
+        c.attempted--;
+        return;
+      }
+      c.failed++;
+      bump(c.failures, error instanceof ConnectError ? error.reason : connectFailureReason(error));
+      return;
+    }
+    c.established++;
+    c.open++;
+    c.peakOpen = Math.max(c.peakOpen, c.open);
+    const inFlight = new Map<number, number>();
+    // Resolved when the last reply in flight arrives, once the session has stopped sending.
+    let drained: PromiseWithResolvers<void> | undefined;
+    connection.onMessage = (text) => {
+      const now = performance.now();
+      let reply: { id?: unknown; type?: unknown; code?: unknown };
+      try {
+        reply = JSON.parse(text);
+      } catch {
+        bump(c.errorReplies, "unparsable_reply");
+        return;
+      }
+      if (reply.type === "error") bump(c.errorReplies, String(reply.code));
+      const sentAt = typeof reply.id === "number" ? inFlight.get(reply.id) : undefined;
+      if (sentAt === undefined) return;
+      inFlight.delete(reply.id as number);
+      c.received++;
+      this.latency.record(now - sentAt);
+      if (inFlight.size === 0) drained?.resolve();
+    };
+    let ended = false;
+    const ending = connection.closed.then((info) => {
+      ended = true;
+      drained?.resolve();
+      if (info.byClient) return;
+      bump(c.serverCloses, `${info.code} ${info.reason || "(no reason)"}`);
+      if (info.code === 4000) c.heartbeatCloses++;
+    });
+    const wake = new AbortController();
+    const onStop = () => wake.abort();
+    stop.addEventListener("abort", onStop, { once: true });
+    void ending.then(() => wake.abort());
+    try {
+      const { messagesPerConnection: limit, intervalMs } = this.#plan;
+      for (let id = 1; (limit === 0 || id <= limit) && !wake.signal.aborted; id++) {
+        inFlight.set(id, performance.now());
+        try {
+          await connection.send(this.#message(id));
+        } catch (error) {
+          inFlight.delete(id); // never sent, so never lost
+          throw error;
+        }
+        c.sent++;
+        if (limit !== 0 && id === limit) break;
+        await sleep(intervalMs, wake.signal);
+      }
+      if (!ended && inFlight.size > 0) {
+        drained = Promise.withResolvers<void>();
+        const drainTimer = new AbortController();
+        await Promise.race([drained.promise, sleep(DRAIN_MS, drainTimer.signal)]);
+        drainTimer.abort();
+      }
+    } catch {
+      // send() rejects once the connection is gone; `ending` records why.
+    } finally {
+      stop.removeEventListener("abort", onStop);
+      c.lost += inFlight.size;
+      inFlight.clear();
+      await connection.close();
+      await ending;
+      c.open--;
+    }
+  }
+}

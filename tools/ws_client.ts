@@ -1,0 +1,263 @@
+/**
+ * A command-line client for the gateway: sends pings or requests and prints every reply with
+ * its round-trip time, or, in interactive mode, sends each line typed on stdin.
+ *
+ * Exit status: 0 when every message was answered, 1 when the client cannot connect, a reply
+ * does not come or the gateway closes the connection, 2 for bad flags.
+ *
+ * @module
+ */
+import { intFlag, parseCliArgs, UsageError } from "../src/cli_args.ts";
+import type { ClientConnection, CloseInfo } from "./_client_connection.ts";
+import { ConnectError } from "./_client_connection.ts";
+import { CONNECTORS } from "./_connect.ts";
+import { describeTarget, parseTarget, TARGET_OPTIONS, TARGET_USAGE } from "./_target.ts";
+
+const USAGE = `Usage: deno task ws-client [options]
+
+Connects to the gateway, sends messages and prints each reply with its round-trip time.
+Without -route it sends ping envelopes; with -route (or -data) it sends requests.
+
+Options:
+${TARGET_USAGE}
+  -messages <n>         messages to send (default 10)
+  -interval <ms>        milliseconds between messages (default 1000)
+  -route <name>         send requests to this route (default: pings; "echo" when only -data)
+  -data <json|text>     request payload: JSON if it parses, else a string (default null)
+  -i, -interactive      send each line typed on stdin: a line starting with { is sent as is,
+                        any other line as the data of a request to -route (default echo).
+                        The default when stdin is a terminal and -messages is not given.
+  -h, -help             show this help
+
+Go-style (-messages 5) and GNU-style (--messages 5) flags both work.
+Exit status: 0 all answered, 1 cannot connect / no reply / closed by the gateway, 2 bad flags.`;
+
+/** How long a message waits for its reply. */
+const REPLY_TIMEOUT_MS = 5_000;
+
+const OPTIONS = {
+  ...TARGET_OPTIONS,
+  messages: { type: "string" },
+  interval: { type: "string" },
+  route: { type: "string" },
+  data: { type: "string" },
+  interactive: { type: "boolean", short: "i" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+function parseData(text: string | undefined): unknown {
+  if (text === undefined) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/** Matches replies to the messages sent and prints both. */
+class Conversation {
+  readonly #connection: ClientConnection;
+  readonly #sentAt = new Map<number, number>();
+  /** Send times of verbatim lines without an id, answered by replies without one. */
+  readonly #anonymous: number[] = [];
+  readonly #waiters = new Map<number | "anonymous", () => void>();
+  #nextId = 1;
+
+  constructor(connection: ClientConnection) {
+    this.#connection = connection;
+    connection.onMessage = (text) => this.#received(text);
+  }
+
+  /** Messages still waiting for a reply. */
+  get outstanding(): number {
+    return this.#sentAt.size + this.#anonymous.length;
+  }
+
+  /** A fresh message id. */
+  nextId(): number {
+    return this.#nextId++;
+  }
+
+  /** Sends `text`, whose envelope carries `id` (or none); resolves when it is on its way. */
+  async send(text: string, id: number | undefined): Promise<void> {
+    if (id === undefined) this.#anonymous.push(performance.now());
+    else this.#sentAt.set(id, performance.now());
+    console.log(`> ${text}`);
+    await this.#connection.send(text);
+  }
+
+  /** Resolves true when the reply to `id` arrives, false after `ms`. */
+  replied(id: number | undefined, ms: number): Promise<boolean> {
+    const key = id ?? "anonymous";
+    if (id !== undefined ? !this.#sentAt.has(id) : this.#anonymous.length === 0) {
+      return Promise.resolve(true);
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#waiters.delete(key);
+        resolve(false);
+      }, ms);
+      this.#waiters.set(key, () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  #received(text: string): void {
+    const now = performance.now();
+    let id: unknown;
+    try {
+      id = JSON.parse(text)?.id;
+    } catch {
+      // Not JSON: print it as it came.
+    }
+    let sentAt: number | undefined;
+    if (typeof id === "number" && this.#sentAt.has(id)) {
+      sentAt = this.#sentAt.get(id);
+      this.#sentAt.delete(id);
+    } else if (id === undefined) {
+      sentAt = this.#anonymous.shift();
+    }
+    const rtt = sentAt === undefined ? "" : `  (${(now - sentAt).toFixed(3)} ms)`;
+    console.log(`< ${text}${rtt}`);
+    const key = typeof id === "number" ? id : "anonymous";
+    this.#waiters.get(key)?.();
+    this.#waiters.delete(key);
+  }
+}
+
+function describeClose(info: CloseInfo): string {
+  return `${info.code}${info.reason ? ` ${info.reason}` : ""}`;
+}
+
+async function sendMessages(
+  conversation: Conversation,
+  count: number,
+  intervalMs: number,
+  envelope: (id: number) => string,
+  closed: Promise<CloseInfo>,
+): Promise<number> {
+  for (let n = 1; n <= count; n++) {
+    const id = conversation.nextId();
+    await conversation.send(envelope(id), id);
+    const answered = await Promise.race([
+      conversation.replied(id, REPLY_TIMEOUT_MS),
+      closed.then(() => false),
+    ]);
+    if (!answered) {
+      console.error(`ws_client: no reply to message ${id} within ${REPLY_TIMEOUT_MS} ms`);
+      return 1;
+    }
+    if (n < count) {
+      const wait = new Promise((resolve) => setTimeout(resolve, intervalMs));
+      await Promise.race([wait, closed]);
+    }
+  }
+  return 0;
+}
+
+async function interactive(
+  conversation: Conversation,
+  route: string,
+  closed: Promise<CloseInfo>,
+): Promise<number> {
+  console.error(
+    `Type a message and press Enter: {...} is sent as is, other text as data to route ` +
+      `"${route}". Ctrl-D quits.`,
+  );
+  const lines = Deno.stdin.readable.pipeThrough(new TextDecoderStream()).getReader();
+  let buffered = "";
+  const gone = closed.then(() => undefined);
+  for (;;) {
+    const chunk = await Promise.race([lines.read(), gone]);
+    if (chunk === undefined) return 1;
+    if (chunk.done) break;
+    buffered += chunk.value;
+    let newline;
+    while ((newline = buffered.indexOf("\n")) >= 0) {
+      const line = buffered.slice(0, newline).trim();
+      buffered = buffered.slice(newline + 1);
+      if (line === "") continue;
+      if (line.startsWith("{")) {
+        let id: unknown;
+        try {
+          id = JSON.parse(line).id;
+        } catch {
+          // Sent anyway: showing how the gateway answers bad JSON is part of the job.
+        }
+        await conversation.send(line, typeof id === "number" ? id : undefined);
+      } else {
+        const id = conversation.nextId();
+        await conversation.send(JSON.stringify({ type: "request", id, route, data: line }), id);
+      }
+    }
+  }
+  // Input ended: give replies still in flight a moment.
+  let ended = false;
+  void gone.then(() => ended = true);
+  const deadline = performance.now() + REPLY_TIMEOUT_MS;
+  while (conversation.outstanding > 0 && !ended && performance.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return 0;
+}
+
+/** Runs the client with command-line `args`; returns the exit status. */
+export async function main(args: string[]): Promise<number> {
+  let flags, target, count, intervalMs;
+  try {
+    flags = parseCliArgs(args, OPTIONS);
+    if (flags.help) {
+      console.log(USAGE);
+      return 0;
+    }
+    target = await parseTarget(flags);
+    count = intFlag("messages", flags.messages, 10, 0, 1_000_000_000);
+    intervalMs = intFlag("interval", flags.interval, 1000, 0, 3_600_000);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`ws_client: ${error.message}\n\n${USAGE}`);
+    return 2;
+  }
+  const isInteractive = flags.interactive ||
+    (Deno.stdin.isTerminal() && flags.messages === undefined);
+  const route = flags.route ?? (flags.data !== undefined || isInteractive ? "echo" : undefined);
+  const data = parseData(flags.data);
+  const envelope = route === undefined
+    ? (id: number) => JSON.stringify({ type: "ping", id })
+    : (id: number) => JSON.stringify({ type: "request", id, route, data });
+
+  let connection: ClientConnection;
+  try {
+    connection = await CONNECTORS[target.transport](target);
+  } catch (error) {
+    if (!(error instanceof ConnectError)) throw error;
+    console.error(`ws_client: ${error.message}`);
+    return 1;
+  }
+  console.error(`Connected to ${describeTarget(target)}`);
+  const conversation = new Conversation(connection);
+  let byGateway: CloseInfo | undefined;
+  const closed = connection.closed.then((info) => {
+    if (!info.byClient) byGateway = info;
+    return info;
+  });
+  let status;
+  try {
+    status = isInteractive
+      ? await interactive(conversation, route ?? "echo", closed)
+      : await sendMessages(conversation, count, intervalMs, envelope, closed);
+  } finally {
+    await connection.close();
+  }
+  if (byGateway) {
+    console.error(`ws_client: the gateway closed the connection: ${describeClose(byGateway)}`);
+    return 1;
+  }
+  return status;
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}
