@@ -55,7 +55,7 @@ for (const transport of TRANSPORTS) {
     const { gateway, flags } = await startToolGateway(transport);
     await using _ = gateway;
     const { code, stdout, stderr } = await runTool("ws_client", [...flags, "-i"], {
-      stdin: 'hello\n{"type":"ping","id":99}\n{not json\n',
+      stdin: 'hello\n{"type":"ping","id":99}\n{not json\nagain\n',
     });
     assert.equal(code, 0, stderr);
     const got = replies(stdout).map((r) => r.reply);
@@ -63,7 +63,9 @@ for (const transport of TRANSPORTS) {
     assert.equal(got[1].type, "pong");
     assert.equal(got[1].id, 99);
     assert.equal(got[2].code, "bad_json");
-    assert.equal(gateway.metrics.messagesReceived[metricLabel(transport)], 3);
+    // The tool's own ids continue past the one typed by hand.
+    assert.deepEqual(got[3], { type: "response", id: 100, data: "again" });
+    assert.equal(gateway.metrics.messagesReceived[metricLabel(transport)], 4);
   });
 }
 

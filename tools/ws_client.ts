@@ -82,6 +82,8 @@ class Conversation {
   async send(text: string, id: number | undefined): Promise<void> {
     if (id === undefined) this.#anonymous.push(performance.now());
     else this.#sentAt.set(id, performance.now());
+    // Ids typed by hand must not be handed out again, or two replies would share one id.
+    if (id !== undefined && id >= this.#nextId) this.#nextId = Math.floor(id) + 1;
     console.log(`> ${text}`);
     await this.#connection.send(text);
   }
