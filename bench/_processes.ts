@@ -3,7 +3,7 @@
 const ROOT = new URL("../", import.meta.url);
 
 /** The `gateway` task's flags from deno.json, so the benchmark runs what users run. */
-function gatewayFlags(): string[] {
+export function gatewayRunFlags(): string[] {
   const denoJson = JSON.parse(Deno.readTextFileSync(new URL("deno.json", ROOT)));
   const words = String(denoJson.tasks.gateway).split(/\s+/);
   return words.slice(words.indexOf("run"), words.indexOf("main.ts"));
@@ -68,7 +68,7 @@ export async function startGateway(config: Record<string, unknown>): Promise<Chi
     }),
   );
   const child = new Deno.Command(Deno.execPath(), {
-    args: [...gatewayFlags(), new URL("main.ts", ROOT).pathname, "--config", path],
+    args: [...gatewayRunFlags(), new URL("main.ts", ROOT).pathname, "--config", path],
     cwd: ROOT.pathname,
     stdin: "null",
     stdout: "null",

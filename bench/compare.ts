@@ -2,6 +2,8 @@
  * Side-by-side figures (issue 6): the gateway against a bare Deno echo, Node.js with `ws` and
  * Bun, each started in turn on core 0 with the same Bun-run driver on core 1.
  */
+import { gatewayRunFlags } from "./_processes.ts";
+
 const BENCH = new URL("./", import.meta.url);
 const ROOT = new URL("../", BENCH);
 
@@ -17,12 +19,6 @@ export interface ServerSpec {
   command(): Promise<{ argv: string[]; cleanup?: () => Promise<void> }>;
   /** Reads the port from one line of the server's output, if this line says it. */
   port(line: string): number | undefined;
-}
-
-function gatewayFlags(): string[] {
-  const denoJson = JSON.parse(Deno.readTextFileSync(new URL("deno.json", ROOT)));
-  const words = String(denoJson.tasks.gateway).split(/\s+/);
-  return words.slice(words.indexOf("run"), words.indexOf("main.ts"));
 }
 
 const listening = (line: string) => {
@@ -49,7 +45,7 @@ export const SERVERS: ServerSpec[] = [
       return {
         argv: [
           Deno.execPath(),
-          ...gatewayFlags(),
+          ...gatewayRunFlags(),
           new URL("main.ts", ROOT).pathname,
           "--config",
           path,

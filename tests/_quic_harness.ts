@@ -8,7 +8,13 @@ import { loadQuicEngine } from "../src/quic_engines.ts";
 import { createDevTls } from "../src/tls_certs.ts";
 import type { QuicCloseInfo, QuicEngineConnection, QuicEngineName } from "../src/transport_quic.ts";
 import { waitFor, within } from "./_helpers.ts";
-import type { CloseInfo, SuiteConfig, TestClient, TransportHarness } from "./_transport_suite.ts";
+import {
+  type CloseInfo,
+  MessageQueue,
+  type SuiteConfig,
+  type TestClient,
+  type TransportHarness,
+} from "./_transport_suite.ts";
 
 /** A development CA and leaf written once per test process, removed at exit. */
 export const testTls = await (async () => {
@@ -55,31 +61,16 @@ export async function quicTestClient(
     caCerts: [testTls.caPem],
     engine,
   });
-  const inbox: string[] = [];
-  const waiters: Array<(text: string | null) => void> = [];
-  connection.onMessage = (text) => {
-    const waiter = waiters.shift();
-    if (waiter) waiter(text);
-    else inbox.push(text);
-  };
+  const messages = new MessageQueue();
+  connection.onMessage = (text) => messages.push(text);
   const closed: Promise<CloseInfo> = connection.closed.then((info) => {
-    for (const waiter of waiters.splice(0)) waiter(null);
+    messages.end();
     return info;
   });
   return {
     send: (text) => connection.send(text),
     sendDatagram: (text) => connection.sendDatagram(text),
-    next: (timeoutMs = 2_000) => {
-      const queued = inbox.shift();
-      if (queued !== undefined) return Promise.resolve(queued);
-      return within(
-        new Promise<string>((resolve, reject) =>
-          waiters.push((text) => text === null ? reject(new Error("Closed")) : resolve(text))
-        ),
-        timeoutMs,
-        "a message",
-      );
-    },
+    next: (timeoutMs) => messages.next(timeoutMs),
     closed,
     close: async () => {
       await within(connection.close(), 3_000, "the client close");

@@ -16,6 +16,40 @@ export interface CloseInfo {
   reason: string;
 }
 
+/** Messages a test client received, handed out in order by bounded waits. */
+export class MessageQueue {
+  readonly #inbox: string[] = [];
+  readonly #waiters: Array<(text: string | null) => void> = [];
+  #ended = false;
+
+  /** Adds a received message. */
+  push(text: string): void {
+    const waiter = this.#waiters.shift();
+    if (waiter) waiter(text);
+    else this.#inbox.push(text);
+  }
+
+  /** The connection closed: pending and later waits fail at once. */
+  end(): void {
+    this.#ended = true;
+    for (const waiter of this.#waiters.splice(0)) waiter(null);
+  }
+
+  /** The next message; rejects after `timeoutMs` or when the connection closed first. */
+  next(timeoutMs = 2_000): Promise<string> {
+    const queued = this.#inbox.shift();
+    if (queued !== undefined) return Promise.resolve(queued);
+    if (this.#ended) return Promise.reject(new Error("Closed"));
+    return within(
+      new Promise<string>((resolve, reject) =>
+        this.#waiters.push((text) => text === null ? reject(new Error("Closed")) : resolve(text))
+      ),
+      timeoutMs,
+      "a message",
+    );
+  }
+}
+
 /** A client connection as the suite drives it. */
 export interface TestClient {
   /** Sends one envelope (or any text) as one message. */

@@ -4,47 +4,11 @@ import { startGateway } from "../src/app.ts";
 import { parseConfig } from "../src/config.ts";
 import { Logger } from "../src/logger.ts";
 import { NatsServer } from "./_nats_server.ts";
+import { Player } from "./_player.ts";
 import { sample, scrape, waitFor, within } from "./_helpers.ts";
 
 const SERVICE_MODULE = new URL("./fixtures/cluster_services.ts", import.meta.url).pathname;
 const RUNNER = new URL("../src/service_runner.ts", import.meta.url).pathname;
-
-/** A WebSocket player that keeps every envelope it receives. */
-class Player {
-  readonly inbox: Record<string, unknown>[] = [];
-  #id = 0;
-  private constructor(readonly socket: WebSocket) {
-    socket.onmessage = (event) => this.inbox.push(JSON.parse(event.data));
-  }
-  static async connect(gateway: RunningGateway): Promise<Player> {
-    const socket = new WebSocket(`ws://127.0.0.1:${gateway.websocketAddr!.port}/ws`);
-    await within(new Promise((resolve) => socket.onopen = resolve), 3_000, "open");
-    return new Player(socket);
-  }
-  async request(route: string, data?: unknown): Promise<Record<string, unknown>> {
-    const id = ++this.#id;
-    this.socket.send(JSON.stringify({ type: "request", id, route, data }));
-    let reply: Record<string, unknown> | undefined;
-    await waitFor(
-      () => !!(reply = this.inbox.find((m) => m.id === id)),
-      5_000,
-      `reply to ${route}`,
-    );
-    return reply!;
-  }
-  pushes(route: string): Record<string, unknown>[] {
-    return this.inbox.filter((m) => m.type === "push" && m.route === route);
-  }
-  get open(): boolean {
-    return this.socket.readyState === WebSocket.OPEN;
-  }
-  async close(): Promise<void> {
-    if (this.socket.readyState === WebSocket.CLOSED) return;
-    const closed = new Promise((resolve) => this.socket.onclose = resolve);
-    this.socket.close();
-    await closed;
-  }
-}
 
 function node(nats: string): RunningGateway {
   return startGateway(

@@ -4,45 +4,12 @@ import { parseConfig } from "../src/config.ts";
 import { echo, Router } from "../src/router.ts";
 import { defineService } from "../src/service.ts";
 import { chatService } from "../src/services/chat.ts";
-import { recordingLogger, startTestGateway, waitFor, within } from "./_helpers.ts";
-
-/** A WebSocket client that collects every envelope it receives. */
-class Player {
-  readonly inbox: Record<string, unknown>[] = [];
-  #nextId = 1;
-  private constructor(readonly socket: WebSocket) {
-    socket.onmessage = (event) => this.inbox.push(JSON.parse(event.data));
-  }
-  static async connect(port: number): Promise<Player> {
-    const socket = new WebSocket(`ws://127.0.0.1:${port}/ws`);
-    await within(new Promise((resolve) => socket.onopen = resolve), 3_000, "open");
-    return new Player(socket);
-  }
-  async request(route: string, data?: unknown): Promise<Record<string, unknown>> {
-    const id = this.#nextId++;
-    this.socket.send(JSON.stringify({ type: "request", id, route, data }));
-    let reply: Record<string, unknown> | undefined;
-    await waitFor(
-      () => (reply = this.inbox.find((m) => m.id === id)) !== undefined,
-      3_000,
-      `reply ${id}`,
-    );
-    return reply!;
-  }
-  pushes(route: string): Record<string, unknown>[] {
-    return this.inbox.filter((m) => m.type === "push" && m.route === route);
-  }
-  async close(): Promise<void> {
-    const closed = new Promise((resolve) => this.socket.onclose = resolve);
-    this.socket.close();
-    await closed;
-  }
-}
+import { recordingLogger, startTestGateway, waitFor } from "./_helpers.ts";
+import { Player } from "./_player.ts";
 
 Deno.test("chat: everyone in a room gets each other's messages, other rooms do not", async () => {
   await using gateway = startTestGateway();
-  const port = gateway.websocketAddr!.port;
-  const [ann, bob, cat] = await Promise.all([1, 2, 3].map(() => Player.connect(port)));
+  const [ann, bob, cat] = await Promise.all([1, 2, 3].map(() => Player.connect(gateway)));
   try {
     assert.deepEqual(await ann.request("chat.join", { room: "lobby", name: "ann" }), {
       type: "response",
@@ -103,8 +70,7 @@ Deno.test("services: notify gets no reply, pushes reach a user's sessions, slow 
     }),
     { logger, router: new Router().register("echo", echo).addService(game) },
   );
-  const port = gateway.websocketAddr!.port;
-  const [phone, laptop, friend] = await Promise.all([1, 2, 3].map(() => Player.connect(port)));
+  const [phone, laptop, friend] = await Promise.all([1, 2, 3].map(() => Player.connect(gateway)));
   try {
     await phone.request("game.login", { user: "alice" });
     await laptop.request("game.login", { user: "alice" });

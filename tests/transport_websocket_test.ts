@@ -2,37 +2,27 @@ import assert from "node:assert/strict";
 import type { RunningGateway } from "../src/app.ts";
 import { RawWebSocket } from "./_raw_websocket.ts";
 import { startTestGateway, within } from "./_helpers.ts";
-import { type CloseInfo, runTransportTests, type TestClient } from "./_transport_suite.ts";
+import {
+  type CloseInfo,
+  MessageQueue,
+  runTransportTests,
+  type TestClient,
+} from "./_transport_suite.ts";
 
 /** Wraps a browser-style WebSocket (which answers pings on its own) as a TestClient. */
 function webSocketClient(url: string): Promise<TestClient> {
   const socket = new WebSocket(url);
-  const inbox: string[] = [];
-  const waiters: Array<(text: string | null) => void> = [];
+  const messages = new MessageQueue();
   const closed = Promise.withResolvers<CloseInfo>();
-  socket.onmessage = (event) => {
-    const waiter = waiters.shift();
-    if (waiter) waiter(event.data);
-    else inbox.push(event.data);
-  };
+  socket.onmessage = (event) => messages.push(event.data);
   socket.onclose = (event) => {
     closed.resolve({ code: event.code, reason: event.reason });
-    for (const waiter of waiters.splice(0)) waiter(null);
+    messages.end();
   };
   const client: TestClient = {
     send: (text) => Promise.resolve(socket.send(text)),
     sendBinary: (bytes) => Promise.resolve(socket.send(bytes)),
-    next: (timeoutMs = 2_000) => {
-      const queued = inbox.shift();
-      if (queued !== undefined) return Promise.resolve(queued);
-      return within(
-        new Promise<string>((resolve, reject) =>
-          waiters.push((text) => text === null ? reject(new Error("Closed")) : resolve(text))
-        ),
-        timeoutMs,
-        "a message",
-      );
-    },
+    next: (timeoutMs) => messages.next(timeoutMs),
     closed: closed.promise,
     close: async () => {
       socket.close();
