@@ -56,8 +56,11 @@ export class Child implements AsyncDisposable {
   }
 }
 
-/** Starts a gateway process on loopback with `config` on top; returns its ports. */
-export async function startGateway(config: Record<string, unknown>): Promise<Child> {
+/**
+ * Writes a temporary config file: the defaults, but on loopback, port 0, and room for the
+ * 19,000-session figures, with `config` on top. Returns its path; the caller removes it.
+ */
+export async function writeBenchConfig(config: Record<string, unknown> = {}): Promise<string> {
   const path = await Deno.makeTempFile({ suffix: ".json" });
   await Deno.writeTextFile(
     path,
@@ -67,6 +70,12 @@ export async function startGateway(config: Record<string, unknown>): Promise<Chi
       ...config,
     }),
   );
+  return path;
+}
+
+/** Starts a gateway process on loopback with `config` on top; returns its ports. */
+export async function startGateway(config: Record<string, unknown>): Promise<Child> {
+  const path = await writeBenchConfig(config);
   const child = new Deno.Command(Deno.execPath(), {
     args: [...gatewayRunFlags(), new URL("main.ts", ROOT).pathname, "--config", path],
     cwd: ROOT.pathname,

@@ -2,7 +2,7 @@
  * Side-by-side figures (issue 6): the gateway against a bare Deno echo, Node.js with `ws` and
  * Bun, each started in turn on core 0 with the same Bun-run driver on core 1.
  */
-import { gatewayRunFlags } from "./_processes.ts";
+import { gatewayRunFlags, writeBenchConfig } from "./_processes.ts";
 
 const BENCH = new URL("./", import.meta.url);
 const ROOT = new URL("../", BENCH);
@@ -33,15 +33,7 @@ export const SERVERS: ServerSpec[] = [
     title: "gateway (default config)",
     path: "/ws",
     async command() {
-      // The default config, but on loopback, port 0, and room for the 19,000-session figures.
-      const path = await Deno.makeTempFile({ suffix: ".json" });
-      await Deno.writeTextFile(
-        path,
-        JSON.stringify({
-          websocket: { host: "127.0.0.1", port: 0, max_connections: 20_000 },
-          metrics: { host: "127.0.0.1", port: 0 },
-        }),
-      );
+      const path = await writeBenchConfig();
       return {
         argv: [
           Deno.execPath(),
