@@ -1,15 +1,16 @@
 /** WebSocket clients for benchmarks: open many, count what arrives, run request loops. */
 
-/** Opens `count` WebSockets to `port`, `parallel` at a time. */
+/** Opens `count` WebSockets to `port`, `parallel` at a time, offering `protocols`. */
 export async function openClients(
   port: number,
   count: number,
   parallel = 100,
+  protocols: string[] = [],
 ): Promise<WebSocket[]> {
   const sockets: WebSocket[] = [];
   for (let i = 0; i < count; i += parallel) {
     const batch = Array.from({ length: Math.min(parallel, count - i) }, () => {
-      const socket = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+      const socket = new WebSocket(`ws://127.0.0.1:${port}/ws`, protocols);
       return new Promise<WebSocket>((resolve, reject) => {
         socket.onopen = () => resolve(socket);
         socket.onerror = () => reject(new Error(`Cannot connect to 127.0.0.1:${port}`));
@@ -39,8 +40,9 @@ export function request(socket: WebSocket, id: number, route: string, data?: unk
   return new Promise<Record<string, unknown>>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`No reply to ${route} within 10 s`)), 10_000);
     socket.onmessage = (event) => {
-      const message = JSON.parse(event.data);
-      if (message.id !== id) return;
+      const parsed = JSON.parse(event.data);
+      const message = (Array.isArray(parsed) ? parsed : [parsed]).find((m) => m.id === id);
+      if (!message) return;
       clearTimeout(timer);
       resolve(message);
     };

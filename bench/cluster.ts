@@ -4,9 +4,17 @@
  * over NATS. Every figure uses the bundled `chat` service and real processes on loopback.
  */
 import { startGateway, startNats, startService } from "./_processes.ts";
+import { BATCH_SUBPROTOCOL } from "../src/frame_coalescer.ts";
 import { closeClients, openClients, request, requestLoop } from "./_players.ts";
 
 const BENCH_SERVICE = new URL("./bench_service.ts", import.meta.url).pathname;
+
+/** Occurrences of `needle` in `text` (envelopes of one kind in a possibly batched frame). */
+function countOf(text: string, needle: string): number {
+  let count = 0;
+  for (let i = text.indexOf(needle); i >= 0; i = text.indexOf(needle, i + needle.length)) count++;
+  return count;
+}
 
 /** Waits until no message has arrived for `quietMs` (setup traffic has settled). */
 async function settle(lastMessageAt: () => number, quietMs = 300, maxMs = 30_000) {
@@ -21,10 +29,17 @@ async function settle(lastMessageAt: () => number, quietMs = 300, maxMs = 30_000
  * first port say as fast as 4 in-flight requests allow for `ms`; returns deliveries/s counted
  * at the receivers, from the first say to the last delivery.
  */
-async function fanout(ports: number[], members: number, ms: number): Promise<number> {
+async function fanout(
+  ports: number[],
+  members: number,
+  ms: number,
+  batching = false,
+): Promise<number> {
   const perNode = Math.ceil(members / ports.length);
-  const receivers = (await Promise.all(ports.map((port) => openClients(port, perNode)))).flat()
-    .slice(0, members);
+  const protocols = batching ? [BATCH_SUBPROTOCOL] : [];
+  const receivers = (await Promise.all(
+    ports.map((port) => openClients(port, perNode, 100, protocols)),
+  )).flat().slice(0, members);
   const [publisher] = await openClients(ports[0], 1);
   let lastMessageAt = performance.now();
   let delivered = 0;
@@ -36,7 +51,7 @@ async function fanout(ports: number[], members: number, ms: number): Promise<num
     for (const socket of receivers) {
       socket.onmessage = (event) => {
         lastMessageAt = performance.now();
-        if ((event.data as string).includes('"chat.message"')) delivered++;
+        delivered += countOf(event.data as string, '"chat.message"');
       };
     }
     await settle(() => lastMessageAt); // presence pushes from the joins
@@ -85,6 +100,15 @@ export function clusterFigures(options: { members: number; ms: number; clients: 
       async run() {
         await using gateway = await startGateway({});
         return await fanout([Number(gateway.info.port)], members, ms);
+      },
+    },
+    {
+      id: "fanout_one_node_batched",
+      title: `Fan-out to a ${members}-member group, one node, members on batched frames`,
+      unit: "deliveries/s",
+      async run() {
+        await using gateway = await startGateway({});
+        return await fanout([Number(gateway.info.port)], members, ms, true);
       },
     },
     {

@@ -5,6 +5,7 @@
  * @module
  */
 import { type Disconnect, DisconnectClientClosed, DisconnectTransportError } from "./disconnect.ts";
+import { flushScheduler, joinEnvelopes, type PendingOutput } from "./frame_coalescer.ts";
 import type { Gateway } from "./gateway.ts";
 import type { Session } from "./session.ts";
 import type { Transport } from "./transport.ts";
@@ -23,26 +24,53 @@ const FRAME_HOOK = Object.getOwnPropertySymbols(WebSocket.prototype).find(
 export const pongHookAvailable: boolean = FRAME_HOOK !== undefined &&
   typeof (WebSocket.prototype as unknown as Record<symbol, unknown>)[FRAME_HOOK] === "function";
 
-/** A server-side WebSocket as a {@linkcode Transport}. */
-export class WebSocketTransport implements Transport {
+/**
+ * A server-side WebSocket as a {@linkcode Transport}. With `batching` (the client offered the
+ * batch subprotocol), envelopes written in one turn leave as one frame at its end.
+ */
+export class WebSocketTransport implements Transport, PendingOutput {
   /** Always `websocket`. */
   readonly kind = "websocket" as const;
   readonly #socket: WebSocket;
+  readonly #batching: boolean;
+  /** Envelopes waiting for the end of the turn; only while a flush is scheduled. */
+  #queue: string[] | undefined;
 
   /** Wraps `socket`. */
-  constructor(socket: WebSocket) {
+  constructor(socket: WebSocket, batching = false) {
     this.#socket = socket;
+    this.#batching = batching;
   }
 
-  /** Sends a text frame; false once the socket is closing or closed. */
+  /** Sends (or, batching, queues) one envelope; false once the socket is closing or closed. */
   write(text: string): boolean {
     if (this.#socket.readyState !== WebSocket.OPEN) return false;
-    this.#socket.send(text);
+    if (!this.#batching) {
+      this.#socket.send(text);
+    } else if (this.#queue) {
+      this.#queue.push(text);
+    } else {
+      this.#queue = [text];
+      flushScheduler.schedule(this);
+    }
     return true;
   }
 
-  /** Sends a close frame with the disconnect's code and reason; safe to call twice. */
+  /** Sends the queued envelopes as one frame. */
+  flushPending(): void {
+    const queue = this.#queue;
+    this.#queue = undefined;
+    if (queue && this.#socket.readyState === WebSocket.OPEN) {
+      this.#socket.send(joinEnvelopes(queue));
+    }
+  }
+
+  /**
+   * Sends a close frame with the disconnect's code and reason, after anything still queued;
+   * safe to call twice.
+   */
   close(disconnect: Disconnect): void {
+    this.flushPending();
     const state = this.#socket.readyState;
     if (state === WebSocket.OPEN) {
       this.#socket.close(disconnect.code, disconnect.reason);
@@ -64,10 +92,11 @@ export function attachWebSocket(
   socket: WebSocket,
   gateway: Gateway,
   remoteAddr: string,
-  onSocketClosed?: () => void,
+  options: { batching?: boolean; onSocketClosed?: () => void } = {},
 ): Session {
+  const { batching = false, onSocketClosed } = options;
   socket.binaryType = "arraybuffer";
-  const session = gateway.open(new WebSocketTransport(socket), remoteAddr);
+  const session = gateway.open(new WebSocketTransport(socket, batching), remoteAddr);
   socket.onmessage = (event: MessageEvent<string | ArrayBuffer>) => {
     const data = event.data;
     if (typeof data === "string") gateway.receiveText(session, data);

@@ -9,6 +9,7 @@ import type { Gateway } from "./gateway.ts";
 import type { Logger } from "./logger.ts";
 import type { ListenerEvents, RejectReason } from "./metrics.ts";
 import { ResilientServer } from "./resilient_server.ts";
+import { BATCH_SUBPROTOCOL } from "./frame_coalescer.ts";
 import { attachWebSocket } from "./transport_websocket.ts";
 
 /** Options for {@linkcode WebSocketServer}. */
@@ -127,15 +128,24 @@ export class WebSocketServer implements AsyncDisposable {
     }
     // Read before upgrading: Deno closes the request (and its remoteAddr) on upgrade.
     const remoteAddr = `${info.remoteAddr.hostname}:${info.remoteAddr.port}`;
+    // Split as Deno does (", "), so a protocol we accept is one Deno agrees was offered.
+    const batching = request.headers.get("sec-websocket-protocol")?.split(", ")
+      .includes(BATCH_SUBPROTOCOL) ?? false;
     let upgrade: Deno.WebSocketUpgrade;
     try {
-      upgrade = Deno.upgradeWebSocket(request, { idleTimeout: this.#options.idleTimeoutSec });
+      upgrade = Deno.upgradeWebSocket(request, {
+        idleTimeout: this.#options.idleTimeoutSec,
+        protocol: batching ? BATCH_SUBPROTOCOL : undefined,
+      });
     } catch (error) {
       this.#options.events.onConnectionRejected("bad_handshake");
       return plain(400, `Bad Request: ${(error as Error).message}`);
     }
     this.#openSockets++;
-    attachWebSocket(upgrade.socket, gateway, remoteAddr, this.#socketClosed);
+    attachWebSocket(upgrade.socket, gateway, remoteAddr, {
+      batching,
+      onSocketClosed: this.#socketClosed,
+    });
     return upgrade.response;
   }
 

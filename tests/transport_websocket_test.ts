@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import type { RunningGateway } from "../src/app.ts";
 import { RawWebSocket } from "./_raw_websocket.ts";
-import { startTestGateway, within } from "./_helpers.ts";
+import { BATCH_SUBPROTOCOL } from "../src/frame_coalescer.ts";
+import { startTestGateway, waitFor, within } from "./_helpers.ts";
 import {
   type CloseInfo,
   MessageQueue,
@@ -9,12 +10,21 @@ import {
   type TestClient,
 } from "./_transport_suite.ts";
 
-/** Wraps a browser-style WebSocket (which answers pings on its own) as a TestClient. */
-function webSocketClient(url: string): Promise<TestClient> {
-  const socket = new WebSocket(url);
+/**
+ * Wraps a browser-style WebSocket (which answers pings on its own) as a TestClient. With
+ * `batching` it offers the batch subprotocol and unpacks array frames into their envelopes.
+ */
+function webSocketClient(url: string, batching = false): Promise<TestClient> {
+  const socket = new WebSocket(url, batching ? [BATCH_SUBPROTOCOL] : []);
   const messages = new MessageQueue();
   const closed = Promise.withResolvers<CloseInfo>();
-  socket.onmessage = (event) => messages.push(event.data);
+  socket.onmessage = (event) => {
+    if (batching && event.data.startsWith("[")) {
+      for (const envelope of JSON.parse(event.data)) messages.push(JSON.stringify(envelope));
+    } else {
+      messages.push(event.data);
+    }
+  };
   socket.onclose = (event) => {
     closed.resolve({ code: event.code, reason: event.reason });
     messages.end();
@@ -55,16 +65,53 @@ function url(gateway: RunningGateway): string {
   return `ws://127.0.0.1:${gateway.websocketAddr!.port}/ws`;
 }
 
-runTransportTests({
-  name: "websocket",
-  kind: "websocket",
-  config: (suite) => ({
-    session: suite.session,
-    protocol: suite.protocol,
-    websocket: { host: "127.0.0.1", port: 0, max_connections: suite.maxConnections },
-  }),
-  connect: (gateway) => webSocketClient(url(gateway)),
-  connectSilent: (gateway) => silentClient(gateway.websocketAddr!.port, "/ws"),
+for (const batching of [false, true]) {
+  runTransportTests({
+    name: batching ? "websocket (batched frames)" : "websocket",
+    kind: "websocket",
+    config: (suite) => ({
+      session: suite.session,
+      protocol: suite.protocol,
+      websocket: { host: "127.0.0.1", port: 0, max_connections: suite.maxConnections },
+    }),
+    connect: (gateway) => webSocketClient(url(gateway), batching),
+    connectSilent: (gateway) => silentClient(gateway.websocketAddr!.port, "/ws"),
+  });
+}
+
+Deno.test("websocket: with the batch subprotocol, one turn's envelopes arrive as one frame", async () => {
+  await using gateway = startTestGateway();
+  const frames = async (protocols: string[]) => {
+    const socket = new WebSocket(url(gateway), protocols);
+    const received: string[] = [];
+    socket.onmessage = (event) => received.push(event.data);
+    await within(new Promise((resolve) => socket.onopen = resolve), 3_000, "open");
+    socket.send('{"type":"request","id":1,"route":"chat.join","data":"lobby"}');
+    await waitFor(() => received.length === 1, 3_000, "the join reply");
+    // `chat.say` pushes to the room (the sender included) and then replies: two envelopes
+    // from one handler, in that order.
+    socket.send('{"type":"request","id":2,"route":"chat.say","data":"hi"}');
+    await waitFor(() => received.length >= 2, 3_000, "the say frames");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const closed = new Promise((resolve) => socket.onclose = resolve);
+    socket.close();
+    await closed;
+    return { protocol: socket.protocol, frames: received.slice(1) };
+  };
+  const batched = await frames([BATCH_SUBPROTOCOL]);
+  assert.equal(batched.protocol, BATCH_SUBPROTOCOL);
+  assert.equal(batched.frames.length, 1);
+  const [push, response] = JSON.parse(batched.frames[0]);
+  assert.deepEqual([push.type, push.route, response.type, response.id], [
+    "push",
+    "chat.message",
+    "response",
+    2,
+  ]);
+  const plain = await frames([]);
+  assert.equal(plain.protocol, "");
+  assert.deepEqual(plain.frames.map((f) => JSON.parse(f).type), ["push", "response"]);
+  assert.equal(gateway.metrics.messagesSent.websocket, 6, "envelopes are counted, not frames");
 });
 
 Deno.test("websocket: a client that only answers pings outlives the heartbeat TTL", async () => {
