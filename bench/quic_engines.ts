@@ -12,7 +12,7 @@
  * @module
  */
 import { startGateway } from "../src/app.ts";
-import { parseCliArgs, UsageError } from "../src/cli_args.ts";
+import { intFlag, parseCliArgs, UsageError } from "../src/cli_args.ts";
 import { parseConfig } from "../src/config.ts";
 import { Logger } from "../src/logger.ts";
 import { connectQuic, type QuicClientConnection } from "../src/quic_client.ts";
@@ -191,12 +191,12 @@ function report(results: EngineResult[], args: string): string {
 
 /** Runs the benchmark; returns the exit status. */
 export async function main(args: string[]): Promise<number> {
-  let flags;
+  let flags, handshakes, roundTrips, idle;
   try {
     flags = parseCliArgs(args, {
-      handshakes: { type: "string", default: "200" },
-      "round-trips": { type: "string", default: "5000" },
-      idle: { type: "string", default: "200" },
+      handshakes: { type: "string" },
+      "round-trips": { type: "string" },
+      idle: { type: "string" },
       child: { type: "string" },
       hold: { type: "string" },
       engine: { type: "string" },
@@ -204,6 +204,9 @@ export async function main(args: string[]): Promise<number> {
       ca: { type: "string" },
       help: { type: "boolean", short: "h" },
     });
+    handshakes = intFlag("handshakes", flags.handshakes, 200, 1, 100_000);
+    roundTrips = intFlag("round-trips", flags["round-trips"], 5_000, 1, 10_000_000);
+    idle = intFlag("idle", flags.idle, 200, 0, 19_000);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     console.error(`${error.message}\n\n${USAGE}`);
@@ -213,9 +216,6 @@ export async function main(args: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const handshakes = Number(flags.handshakes);
-  const roundTrips = Number(flags["round-trips"]);
-  const idle = Number(flags.idle);
   if (flags.hold) {
     await holdConnections(
       Number(flags.hold),

@@ -35,10 +35,13 @@ Deno.test("the service runner exits 2 when the module exports no services", asyn
   }
 });
 
-Deno.test("the benchmark exits 2 with usage for an unknown suite or figure", async () => {
+Deno.test("the benchmarks exit 2 with usage for an unknown suite, figure or bad number", async () => {
   const suite = await run("../bench/bench.ts", ["--suite", "fast"]);
   assert.equal(suite.code, 2);
   assert.match(suite.stderr, /"fast" is not one of all, compare, cluster, sweep, quic/);
+  const engines = await run("../bench/quic_engines.ts", ["--handshakes", "ten"]);
+  assert.equal(engines.code, 2);
+  assert.match(engines.stderr, /Invalid value for --handshakes: "ten"/);
   const figure = await run("../bench/bench.ts", ["--suite", "sweep", "--only", "nope"]);
   assert.equal(figure.code, 2);
   assert.match(figure.stderr, /No figure "nope" in suite sweep/);
