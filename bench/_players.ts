@@ -1,16 +1,15 @@
 /** WebSocket clients for benchmarks: open many, count what arrives, run request loops. */
 
-/** Opens `count` WebSockets to `port`, `parallel` at a time, offering `protocols`. */
+/** Opens `count` WebSockets to `port`, `parallel` at a time. */
 export async function openClients(
   port: number,
   count: number,
   parallel = 100,
-  protocols: string[] = [],
 ): Promise<WebSocket[]> {
   const sockets: WebSocket[] = [];
   for (let i = 0; i < count; i += parallel) {
     const batch = Array.from({ length: Math.min(parallel, count - i) }, () => {
-      const socket = new WebSocket(`ws://127.0.0.1:${port}/ws`, protocols);
+      const socket = new WebSocket(`ws://127.0.0.1:${port}/ws`);
       return new Promise<WebSocket>((resolve, reject) => {
         socket.onopen = () => resolve(socket);
         socket.onerror = () => reject(new Error(`Cannot connect to 127.0.0.1:${port}`));

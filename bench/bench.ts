@@ -134,6 +134,8 @@ export async function main(args: string[]): Promise<number> {
         title: row.title,
         unit: row.unit,
         higher_is_better: row.higherIsBetter,
+        ratio_to: row.ratioTo ? `${figure.id}.${row.ratioTo}` : undefined,
+        no_ratio: row.noRatio ?? false,
         servers: Object.fromEntries([...byServer].map(([id, values]) => [id, summary(values)])),
       };
     })
@@ -152,8 +154,12 @@ export async function main(args: string[]): Promise<number> {
   const fmt = (n: number) => n >= 100 ? Math.round(n).toLocaleString("en") : n.toFixed(2);
   const cell = (s?: { median: number; min: number; max: number }) =>
     s ? `${fmt(s.median)} (${fmt(s.min)}–${fmt(s.max)})` : "–";
-  const ratio = (a?: { median: number }, b?: { median: number }) =>
-    a && b && b.median > 0 ? (a.median / b.median).toFixed(2) : "–";
+  // Runs are paired by round (each round runs every server once, back to back), so a ratio is
+  // the median of the rounds' ratios: a slow spell of the machine cancels out of each pair.
+  const ratio = (a?: { runs: number[] }, b?: { runs: number[] }) =>
+    a && b && a.runs.length === b.runs.length && b.runs.every((v) => v > 0)
+      ? median(a.runs.map((v, i) => v / b.runs[i])).toFixed(2)
+      : "–";
   const lines = [
     `# Benchmark results`,
     ``,
@@ -167,17 +173,22 @@ export async function main(args: string[]): Promise<number> {
     lines.push(
       `## Side by side`,
       ``,
-      `Each server runs alone, pinned to core 0; the Bun-run driver (bench/driver.mjs) is pinned to core 1. Every server echoes the same message: a gateway \`echo\` request with 64 bytes of data (bare servers send it back as is; the gateway answers with a \`response\` envelope). The gateway runs its default config but on loopback with \`max_connections\` 20,000, with the \`deno task gateway\` flags.`,
+      `Each server runs alone, pinned to core 0; the Bun-run driver (bench/driver.mjs) is pinned to core 1. Each round runs every server once, in turn; a ratio is the median of the rounds' ratios. Every server echoes the same message: a gateway \`echo\` request with 64 bytes of data (bare servers send it back as is; the gateway answers with a \`response\` envelope). For the fan-out rows every server runs the chat service's \`chat.join\` and \`chat.say\` (bench/servers/_chat_rooms.mjs for the bare servers; the gateway's bundled chat service). The gateway runs its default config but on loopback with \`max_connections\` 20,000, with the \`deno task gateway\` flags.`,
       ``,
       `| figure | unit | ${
         SERVERS.map((s) => s.title).join(" | ")
       } | gateway ÷ bare Deno | gateway ÷ Node/ws |`,
       `| --- | --- | ${SERVERS.map(() => "---:").join(" | ")} | ---: | ---: |`,
-      ...compareRows.map((r) =>
-        `| ${r.title} | ${r.unit} | ${SERVERS.map((s) => cell(r.servers[s.id])).join(" | ")} | ${
-          ratio(r.servers.gateway, r.servers.deno)
-        } | ${ratio(r.servers.gateway, r.servers.node_ws)} |`
-      ),
+      ...compareRows.map((r) => {
+        const others = r.no_ratio
+          ? {}
+          : compareRows.find((row) => row.id === r.ratio_to)?.servers ?? r.servers;
+        return `| ${r.title} | ${r.unit} | ${
+          SERVERS.map((s) => cell(r.servers[s.id])).join(" | ")
+        } | ${ratio(r.servers.gateway, others.deno)} | ${
+          ratio(r.servers.gateway, others.node_ws)
+        } |`;
+      }),
       ``,
     );
   }

@@ -4,7 +4,6 @@
  * over NATS. Every figure uses the bundled `chat` service and real processes on loopback.
  */
 import { startGateway, startNats, startService } from "./_processes.ts";
-import { BATCH_SUBPROTOCOL } from "../src/frame_coalescer.ts";
 import { closeClients, openClients, request, requestLoop } from "./_players.ts";
 
 const BENCH_SERVICE = new URL("./bench_service.ts", import.meta.url).pathname;
@@ -33,12 +32,10 @@ async function fanout(
   ports: number[],
   members: number,
   ms: number,
-  batching = false,
 ): Promise<number> {
   const perNode = Math.ceil(members / ports.length);
-  const protocols = batching ? [BATCH_SUBPROTOCOL] : [];
   const receivers = (await Promise.all(
-    ports.map((port) => openClients(port, perNode, 100, protocols)),
+    ports.map((port) => openClients(port, perNode)),
   )).flat().slice(0, members);
   const [publisher] = await openClients(ports[0], 1);
   let lastMessageAt = performance.now();
@@ -100,15 +97,6 @@ export function clusterFigures(options: { members: number; ms: number; clients: 
       async run() {
         await using gateway = await startGateway({});
         return await fanout([Number(gateway.info.port)], members, ms);
-      },
-    },
-    {
-      id: "fanout_one_node_batched",
-      title: `Fan-out to a ${members}-member group, one node, members on batched frames`,
-      unit: "deliveries/s",
-      async run() {
-        await using gateway = await startGateway({});
-        return await fanout([Number(gateway.info.port)], members, ms, true);
       },
     },
     {

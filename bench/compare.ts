@@ -7,6 +7,12 @@ import { gatewayRunFlags, writeBenchConfig } from "./_processes.ts";
 const BENCH = new URL("./", import.meta.url);
 const ROOT = new URL("../", BENCH);
 
+/**
+ * What a server runs: `echo` sends each message back; `chat` is the chat service's join and
+ * say (the gateway serves both from its default config).
+ */
+export type Workload = "echo" | "chat";
+
 /** A server under test. */
 export interface ServerSpec {
   /** Column id. */
@@ -15,8 +21,8 @@ export interface ServerSpec {
   title: string;
   /** WebSocket path. */
   path: string;
-  /** The command (without the core pinning); `port` 0 lets it pick. */
-  command(): Promise<{ argv: string[]; cleanup?: () => Promise<void> }>;
+  /** The command for `workload` (without the core pinning); it listens on a port it picks. */
+  command(workload: Workload): Promise<{ argv: string[]; cleanup?: () => Promise<void> }>;
   /** Reads the port from one line of the server's output, if this line says it. */
   port(line: string): number | undefined;
 }
@@ -52,15 +58,15 @@ export const SERVERS: ServerSpec[] = [
   },
   {
     id: "deno",
-    title: "bare Deno.serve echo",
+    title: "bare Deno.serve",
     path: "/",
-    command: () =>
+    command: (workload) =>
       Promise.resolve({
         argv: [
           Deno.execPath(),
           "run",
           "--allow-net",
-          new URL("servers/deno_echo.ts", BENCH).pathname,
+          new URL(`servers/deno_${workload}.ts`, BENCH).pathname,
           "0",
         ],
       }),
@@ -70,16 +76,20 @@ export const SERVERS: ServerSpec[] = [
     id: "node_ws",
     title: "Node.js + ws",
     path: "/",
-    command: () =>
-      Promise.resolve({ argv: ["node", new URL("servers/node_ws_echo.mjs", BENCH).pathname, "0"] }),
+    command: (workload) =>
+      Promise.resolve({
+        argv: ["node", new URL(`servers/node_ws_${workload}.mjs`, BENCH).pathname, "0"],
+      }),
     port: listening,
   },
   {
     id: "bun",
     title: "Bun.serve",
     path: "/",
-    command: () =>
-      Promise.resolve({ argv: ["bun", new URL("servers/bun_echo.mjs", BENCH).pathname, "0"] }),
+    command: (workload) =>
+      Promise.resolve({
+        argv: ["bun", new URL(`servers/bun_${workload}.mjs`, BENCH).pathname, "0"],
+      }),
     port: listening,
   },
 ];
@@ -87,6 +97,7 @@ export const SERVERS: ServerSpec[] = [
 /** A running server pinned to core 0. */
 export class RunningServer implements AsyncDisposable {
   constructor(
+    readonly id: string,
     readonly child: Deno.ChildProcess,
     readonly url: string,
     readonly cleanup?: () => Promise<void>,
@@ -113,8 +124,8 @@ export class RunningServer implements AsyncDisposable {
   }
 }
 
-async function startServer(spec: ServerSpec): Promise<RunningServer> {
-  const { argv, cleanup } = await spec.command();
+async function startServer(spec: ServerSpec, workload: Workload): Promise<RunningServer> {
+  const { argv, cleanup } = await spec.command(workload);
   const child = new Deno.Command("taskset", {
     args: ["-c", "0", ...argv],
     stdin: "null",
@@ -140,7 +151,7 @@ async function startServer(spec: ServerSpec): Promise<RunningServer> {
   const timer = setTimeout(() => found.reject(new Error(`${spec.id} did not start`)), 20_000);
   try {
     const port = await found.promise;
-    return new RunningServer(child, `ws://127.0.0.1:${port}${spec.path}`, cleanup);
+    return new RunningServer(spec.id, child, `ws://127.0.0.1:${port}${spec.path}`, cleanup);
   } catch (error) {
     child.kill("SIGKILL");
     await child.status;
@@ -173,6 +184,10 @@ export interface Row {
   unit: string;
   /** Whether more is better (for reading ratios). */
   higherIsBetter: boolean;
+  /** A row measured on the gateway only: its ratios use this row's values of the others. */
+  ratioTo?: string;
+  /** A row whose ratios mean nothing (the driver's own figures). */
+  noRatio?: boolean;
 }
 
 /** A measurement run once per server per run, giving one value per row. */
@@ -183,6 +198,8 @@ export interface CompareFigure {
   rows: Row[];
   /** Only for these server ids (all when absent). */
   only?: string[];
+  /** What the servers run (default `echo`). */
+  workload?: Workload;
   /** Measures once on a fresh server. */
   measure(server: RunningServer): Promise<Record<string, number>>;
 }
@@ -209,6 +226,16 @@ async function holding<T>(url: string, n: number, during: () => Promise<T>): Pro
     await holder.status;
   }
 }
+
+/**
+ * Seconds each latency run sends at the target rate before it measures: a fresh server's JIT
+ * and heap are still settling (in trial runs the gateway's p99 over a cold first 5 s was 4 to
+ * 10 ms, and 1.4 to 1.6 ms after 3 s of warm-up), and a gateway runs for days.
+ */
+export const LATENCY_WARMUP_SECONDS = 3;
+
+/** The chat fan-out workload: one room of `members`, `publishers` of them saying at once. */
+export const FANOUT = { members: 1_000, publishers: 20 };
 
 /** The side-by-side figures. */
 export function compareFigures(seconds: number, heartbeatSeconds: number): CompareFigure[] {
@@ -260,14 +287,70 @@ export function compareFigures(seconds: number, heartbeatSeconds: number): Compa
         key,
         title: `Round trip ${
           key.replace("_ms", "").replace("p999", "p99.9")
-        } at 20,000 msgs/s, 1,000 sessions`,
+        } at 20,000 msgs/s, 1,000 sessions, after ${LATENCY_WARMUP_SECONDS} s warm-up`,
         unit: "ms",
         higherIsBetter: false,
       })),
       async measure(s) {
-        const r = await drive(["latency", s.url, "1000", String(seconds), "64", "20000"]);
+        const r = await drive([
+          "latency",
+          s.url,
+          "1000",
+          String(seconds),
+          "64",
+          "20000",
+          String(LATENCY_WARMUP_SECONDS),
+        ]);
         if (r.received < r.sent * 0.99) throw new Error(`lost ${r.sent - r.received} of ${r.sent}`);
         return r;
+      },
+    },
+    {
+      id: "fanout",
+      workload: "chat",
+      rows: [
+        {
+          key: "plain",
+          title: `Chat fan-out deliveries per second, ${
+            FANOUT.members.toLocaleString("en")
+          } members, ${FANOUT.publishers} saying`,
+          unit: "deliveries/s",
+          higherIsBetter: true,
+        },
+        {
+          key: "driver_cpu",
+          title: "Driver CPU during that fan-out (the driver limits the figure near 100)",
+          unit: "% of a core",
+          higherIsBetter: false,
+          noRatio: true,
+        },
+        {
+          key: "batched",
+          title: "Same, gateway members on batched frames (ratios against the servers above)",
+          unit: "deliveries/s",
+          higherIsBetter: true,
+          ratioTo: "plain",
+        },
+      ],
+      async measure(s) {
+        const run = (batching: number) =>
+          drive([
+            "fanout",
+            s.url,
+            String(FANOUT.members),
+            String(FANOUT.publishers),
+            String(seconds),
+            String(batching),
+          ]);
+        const plain = await run(0);
+        const measured: Record<string, number> = {
+          plain: plain.deliveries_per_sec,
+          driver_cpu: plain.driver_cpu_percent,
+        };
+        // Only the gateway speaks the batch subprotocol (bare Deno refuses an offer it does
+        // not take, and the others would send the plain frames measured above).
+        if (s.id === "gateway") measured.batched = (await run(1)).deliveries_per_sec;
+        return measured;
       },
     },
     {
@@ -292,7 +375,11 @@ export function compareFigures(seconds: number, heartbeatSeconds: number): Compa
 /** Results: row key -> server id -> one value per run. */
 export type CompareResults = Map<string, Map<string, number[]>>;
 
-/** Runs every figure `runs` times against every server, a fresh server each time. */
+/**
+ * Runs every figure `runs` times against every server, a fresh server each time. Each round
+ * runs every server once, so a slow spell of the machine (a shared host's CPU speed varies)
+ * falls on all of them rather than on one server's runs.
+ */
 export async function runCompare(
   figures: CompareFigure[],
   servers: ServerSpec[],
@@ -302,12 +389,13 @@ export async function runCompare(
   const results: CompareResults = new Map();
   for (const figure of figures) {
     for (const row of figure.rows) results.set(`${figure.id}.${row.key}`, new Map());
-    for (const spec of servers) {
-      if (figure.only && !figure.only.includes(spec.id)) continue;
-      for (let i = 0; i < runs; i++) {
-        await using server = await startServer(spec);
+    for (let i = 0; i < runs; i++) {
+      for (const spec of servers) {
+        if (figure.only && !figure.only.includes(spec.id)) continue;
+        await using server = await startServer(spec, figure.workload ?? "echo");
         const measured = await figure.measure(server);
         for (const row of figure.rows) {
+          if (measured[row.key] === undefined) continue;
           const byServer = results.get(`${figure.id}.${row.key}`)!;
           byServer.set(spec.id, [...byServer.get(spec.id) ?? [], measured[row.key]]);
           log(

@@ -16,6 +16,7 @@ import type { FrameEvents } from "./metrics.ts";
 import {
   decodeEnvelope,
   encodeError,
+  encodeResponse,
   type Envelope,
   ErrorCode,
   utf8ByteLength,
@@ -177,12 +178,6 @@ export class Gateway {
     return this.#write(session, push.text);
   }
 
-  /** Encodes and sends one envelope to the session; false when the transport is gone. */
-  send(session: Session, message: object): boolean {
-    const text = JSON.stringify(message);
-    return this.#write(session, text);
-  }
-
   #received(session: Session, bytes: number, datagram: boolean): void {
     session.messagesIn++;
     this.#sessions.touch(session);
@@ -230,20 +225,45 @@ export class Gateway {
       this.#protocolError(session, ErrorCode.badEnvelope, "A request needs an id and a route", id);
       return;
     }
-    const respond = (data: unknown) => {
-      this.send(session, { type: "response", id, data });
-      this.#events.onMessageHandled((performance.now() - started) / 1000);
-    };
-    const fail = (error: unknown) => this.#routeFailed(session, route, error, id);
     let result: unknown;
     try {
       result = this.#services.request(session, route, envelope.data);
     } catch (error) {
-      fail(error);
+      this.#routeFailed(session, route, error, id);
       return;
     }
-    if (result instanceof Promise) this.#withTimeout(result, route).then(respond, fail);
-    else respond(result);
+    if (result instanceof Promise) {
+      this.#withTimeout(result, route).then(
+        (data) => this.#respond(session, route, id, data, started),
+        (error) => this.#routeFailed(session, route, error, id),
+      );
+    } else {
+      this.#respond(session, route, id, result, started);
+    }
+  }
+
+  /** Sends a route's answer; an answer JSON cannot encode becomes an `internal_error` reply. */
+  #respond(session: Session, route: string, id: number, data: unknown, started: number): void {
+    let text: string;
+    try {
+      text = encodeResponse(id, data);
+    } catch (error) {
+      this.#routeFailed(
+        session,
+        route,
+        new RouteError(
+          "internal_error",
+          `Route "${route}" answered with a value JSON cannot encode`,
+          {
+            cause: error,
+          },
+        ),
+        id,
+      );
+      return;
+    }
+    this.#write(session, text);
+    this.#events.onMessageHandled((performance.now() - started) / 1000);
   }
 
   #notify(session: Session, envelope: Envelope, started: number): void {

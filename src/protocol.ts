@@ -100,6 +100,17 @@ export function encodeError(code: ErrorCode, message: string, id?: number): stri
   );
 }
 
+/**
+ * Encodes a `response` envelope. A `data` JSON has no form for (`undefined`, a function) is
+ * left out, as `JSON.stringify` would; data it cannot encode (a BigInt, a cycle) throws.
+ */
+export function encodeResponse(id: number, data: unknown): string {
+  const encoded = JSON.stringify(data);
+  return encoded === undefined
+    ? `{"type":"response","id":${id}}`
+    : `{"type":"response","id":${id},"data":${encoded}}`;
+}
+
 /** Counts the UTF-8 bytes of `text` without allocating; fast for ASCII. */
 export function utf8ByteLength(text: string): number {
   let bytes = text.length;

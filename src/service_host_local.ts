@@ -42,16 +42,19 @@ class LocalSessionData implements SessionData {
 
 /** The handler context for an in-process call. */
 class LocalContext implements ServiceContext {
-  readonly session: SessionData;
   readonly #session: Session;
   readonly #hub: Hub;
   readonly #broker: Broker;
+  #data: SessionData | undefined;
 
   constructor(session: Session, hub: Hub, broker: Broker) {
     this.#session = session;
     this.#hub = hub;
     this.#broker = broker;
-    this.session = new LocalSessionData(session);
+  }
+  /** Created on first use: most requests never read session data. */
+  get session(): SessionData {
+    return this.#data ??= new LocalSessionData(this.#session);
   }
   get sessionId(): string {
     return this.#session.id;

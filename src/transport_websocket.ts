@@ -24,22 +24,110 @@ const FRAME_HOOK = Object.getOwnPropertySymbols(WebSocket.prototype).find(
 export const pongHookAvailable: boolean = FRAME_HOOK !== undefined &&
   typeof (WebSocket.prototype as unknown as Record<symbol, unknown>)[FRAME_HOOK] === "function";
 
+/** Where a server-side socket finds the transport that wraps it (read by the frame hook). */
+const OWNER = Symbol("WebSocketTransport");
+
+type HookedSocket = WebSocket & { [OWNER]?: WebSocketTransport };
+
 /**
- * A server-side WebSocket as a {@linkcode Transport}. With `batching` (the client offered the
- * batch subprotocol), envelopes written in one turn leave as one frame at its end.
+ * Wraps Deno's frame hook once, on the prototype, so that each socket costs one property
+ * rather than a closure: sockets that no transport owns (clients in this process, sockets of
+ * other code) call through unchanged.
  */
-export class WebSocketTransport implements Transport, PendingOutput {
+function installFrameHook(hook: symbol): void {
+  const prototype = WebSocket.prototype as unknown as Record<symbol, (this: HookedSocket) => void>;
+  const original = prototype[hook];
+  prototype[hook] = function (this: HookedSocket) {
+    this[OWNER]?.frameArrived();
+    return original.call(this);
+  };
+}
+
+if (pongHookAvailable) installFrameHook(FRAME_HOOK!);
+
+/**
+ * A server-side WebSocket as a {@linkcode Transport}, and the listener of its events. With
+ * `batching` (the client offered the batch subprotocol), envelopes written in one turn leave
+ * as one frame at its end. One object per connection holds everything the connection needs,
+ * so an idle session costs no closures.
+ */
+export class WebSocketTransport implements Transport, PendingOutput, EventListenerObject {
   /** Always `websocket`. */
   readonly kind = "websocket" as const;
-  readonly #socket: WebSocket;
+  readonly #socket: HookedSocket;
+  readonly #gateway: Gateway;
   readonly #batching: boolean;
+  readonly #onSocketClosed: (() => void) | undefined;
+  /** The session; set right after construction, since the session needs the transport. */
+  #session!: Session;
   /** Envelopes waiting for the end of the turn; only while a flush is scheduled. */
   #queue: string[] | undefined;
+  /** Whether the socket reported an error (its close then counts as a transport error). */
+  #failed = false;
 
-  /** Wraps `socket`. */
-  constructor(socket: WebSocket, batching = false) {
+  private constructor(
+    socket: WebSocket,
+    gateway: Gateway,
+    batching: boolean,
+    onSocketClosed: (() => void) | undefined,
+  ) {
     this.#socket = socket;
+    this.#gateway = gateway;
     this.#batching = batching;
+    this.#onSocketClosed = onSocketClosed;
+  }
+
+  /**
+   * Registers an upgraded socket as a session and routes its events to the gateway. The
+   * session exists from the upgrade on, so it counts against `max_connections` at once.
+   */
+  static attach(
+    socket: WebSocket,
+    gateway: Gateway,
+    remoteAddr: string,
+    options: { batching?: boolean; onSocketClosed?: () => void } = {},
+  ): Session {
+    const transport = new WebSocketTransport(
+      socket,
+      gateway,
+      options.batching ?? false,
+      options.onSocketClosed,
+    );
+    transport.#session = gateway.open(transport, remoteAddr);
+    socket.binaryType = "arraybuffer";
+    socket.addEventListener("message", transport);
+    socket.addEventListener("error", transport);
+    socket.addEventListener("close", transport);
+    if (pongHookAvailable) transport.#socket[OWNER] = transport;
+    return transport.#session;
+  }
+
+  /** Any inbound frame, pongs included, arrived (called from Deno's frame hook). */
+  frameArrived(): void {
+    this.#gateway.touch(this.#session);
+  }
+
+  /** Dispatches the socket's events. */
+  handleEvent(event: Event): void {
+    switch (event.type) {
+      case "message": {
+        const data = (event as MessageEvent<string | ArrayBuffer>).data;
+        if (typeof data === "string") this.#gateway.receiveText(this.#session, data);
+        else this.#gateway.receiveBinary(this.#session, data.byteLength);
+        return;
+      }
+      case "error":
+        this.#failed = true;
+        return;
+      case "close": {
+        const disconnect: Disconnect = this.#failed || (event as CloseEvent).code === 1006
+          ? DisconnectTransportError
+          : DisconnectClientClosed;
+        this.#socket[OWNER] = undefined;
+        this.#gateway.closed(this.#session, disconnect);
+        this.#onSocketClosed?.();
+      }
+    }
   }
 
   /** Sends (or, batching, queues) one envelope; false once the socket is closing or closed. */
@@ -82,45 +170,4 @@ export class WebSocketTransport implements Transport, PendingOutput {
       );
     }
   }
-}
-
-/**
- * Registers an upgraded socket as a session and routes its events to the gateway. The
- * session exists from the upgrade on, so it counts against `max_connections` at once.
- */
-export function attachWebSocket(
-  socket: WebSocket,
-  gateway: Gateway,
-  remoteAddr: string,
-  options: { batching?: boolean; onSocketClosed?: () => void } = {},
-): Session {
-  const { batching = false, onSocketClosed } = options;
-  socket.binaryType = "arraybuffer";
-  const session = gateway.open(new WebSocketTransport(socket, batching), remoteAddr);
-  socket.onmessage = (event: MessageEvent<string | ArrayBuffer>) => {
-    const data = event.data;
-    if (typeof data === "string") gateway.receiveText(session, data);
-    else gateway.receiveBinary(session, data.byteLength);
-  };
-  let failed = false;
-  socket.onerror = () => {
-    failed = true;
-  };
-  socket.onclose = (event: CloseEvent) => {
-    const disconnect: Disconnect = failed || event.code === 1006
-      ? DisconnectTransportError
-      : DisconnectClientClosed;
-    gateway.closed(session, disconnect);
-    onSocketClosed?.();
-  };
-  if (pongHookAvailable) {
-    const hook = FRAME_HOOK as symbol;
-    const target = socket as unknown as Record<symbol, () => void>;
-    const original = target[hook];
-    target[hook] = function (this: unknown) {
-      gateway.touch(session);
-      return original.call(this);
-    };
-  }
-  return session;
 }

@@ -10,7 +10,7 @@ import type { Logger } from "./logger.ts";
 import type { ListenerEvents, RejectReason } from "./metrics.ts";
 import { ResilientServer } from "./resilient_server.ts";
 import { BATCH_SUBPROTOCOL } from "./frame_coalescer.ts";
-import { attachWebSocket } from "./transport_websocket.ts";
+import { WebSocketTransport } from "./transport_websocket.ts";
 
 /** Options for {@linkcode WebSocketServer}. */
 export interface WebSocketServerOptions {
@@ -142,7 +142,7 @@ export class WebSocketServer implements AsyncDisposable {
       return plain(400, `Bad Request: ${(error as Error).message}`);
     }
     this.#openSockets++;
-    attachWebSocket(upgrade.socket, gateway, remoteAddr, {
+    WebSocketTransport.attach(upgrade.socket, gateway, remoteAddr, {
       batching,
       onSocketClosed: this.#socketClosed,
     });

@@ -72,7 +72,8 @@ const WORKER_RUN_FLAGS = [
   "--allow-env",
   "--allow-sys",
   "--unstable-net",
-  "--v8-flags=--max-semi-space-size=1",
+  // The same V8 flag as the `gateway` task in deno.json (see README, "Benchmarks").
+  "--v8-flags=--max-semi-space-size=4",
 ];
 
 /** One worker process. */

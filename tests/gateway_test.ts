@@ -4,7 +4,7 @@ import { parseConfig } from "../src/config.ts";
 import { Router } from "../src/router.ts";
 import { recordingLogger, within } from "./_helpers.ts";
 
-Deno.test("a failing route handler gets internal_error and its message stays in the log", async () => {
+Deno.test("a failing route handler, or an answer JSON cannot encode, gets internal_error; details stay in the log", async () => {
   const { logger, lines } = recordingLogger();
   const router = new Router()
     .register("boom", () => {
@@ -14,7 +14,13 @@ Deno.test("a failing route handler gets internal_error and its message stays in 
       await new Promise((resolve) => setTimeout(resolve, 10));
       return { later: data };
     })
-    .register("reject", () => Promise.reject(new Error("async secret")));
+    .register("reject", () => Promise.reject(new Error("async secret")))
+    .register("bigint", () => 1n)
+    .register("cycle", () => {
+      const value: Record<string, unknown> = {};
+      value.self = value;
+      return Promise.resolve(value);
+    });
   await using gateway = startGateway(
     parseConfig({
       websocket: { host: "127.0.0.1", port: 0 },
@@ -29,12 +35,14 @@ Deno.test("a failing route handler gets internal_error and its message stays in 
   socket.send('{"type":"request","id":1,"route":"boom"}');
   socket.send('{"type":"request","id":2,"route":"reject"}');
   socket.send('{"type":"request","id":3,"route":"later","data":5}');
+  socket.send('{"type":"request","id":4,"route":"bigint"}');
+  socket.send('{"type":"request","id":5,"route":"cycle"}');
   await within(
     (async () => {
-      while (replies.length < 3) await new Promise((r) => setTimeout(r, 10));
+      while (replies.length < 5) await new Promise((r) => setTimeout(r, 10));
     })(),
     3_000,
-    "three replies",
+    "five replies",
   );
   const byId = Object.fromEntries(replies.map((r) => [r.id, r]));
   assert.deepEqual(byId[1], {
@@ -47,9 +55,13 @@ Deno.test("a failing route handler gets internal_error and its message stays in 
   assert.deepEqual(byId[3], { type: "response", id: 3, data: { later: 5 } });
   assert.ok(!JSON.stringify(replies).includes("hunter2"));
   const failures = lines.filter((line) => line.msg === "route handler failed");
-  assert.equal(failures.length, 2);
+  assert.equal(failures.length, 4);
   assert.match(String(failures[0].error), /hunter2/);
   assert.equal(failures[0].route, "boom");
+  // An answer JSON cannot encode is the handler's fault: the client still gets a reply.
+  assert.equal(byId[4].code, "internal_error");
+  assert.equal(byId[5].code, "internal_error");
+  assert.match(String(failures.find((line) => line.route === "bigint")!.error), /BigInt/);
   const closed = new Promise((resolve) => socket.onclose = resolve);
   socket.close();
   await closed;
