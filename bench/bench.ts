@@ -173,7 +173,7 @@ export async function main(args: string[]): Promise<number> {
     lines.push(
       `## Side by side`,
       ``,
-      `Each server runs alone, pinned to core 0; the Bun-run driver (bench/driver.mjs) is pinned to core 1. Each round runs every server once, in turn; a ratio is the median of the rounds' ratios. Every server echoes the same message: a gateway \`echo\` request with 64 bytes of data (bare servers send it back as is; the gateway answers with a \`response\` envelope). For the fan-out rows every server runs the chat service's \`chat.join\` and \`chat.say\` (bench/servers/_chat_rooms.mjs for the bare servers; the gateway's bundled chat service). The gateway runs its default config but on loopback with \`max_connections\` 20,000, with the \`deno task gateway\` flags.`,
+      `Each server runs alone, pinned to core 0; the Bun-run driver (bench/driver.mjs) is pinned to core 1. Each round runs every server once, in turn; a ratio is the median of the rounds' ratios. Every server echoes the same message: a gateway \`echo\` request with 64 bytes of data (bare servers send it back as is; the gateway answers with a \`response\` envelope). A fifth server, for the echo rows only, is bare Deno that decodes each request envelope and encodes a response envelope (bench/servers/deno_envelope.ts): the protocol's own cost without sessions, heartbeat or metrics. For the fan-out rows every server runs the chat service's \`chat.join\` and \`chat.say\` (bench/servers/_chat_rooms.mjs for the bare servers; the gateway's bundled chat service). The gateway runs its default config but on loopback with \`max_connections\` 20,000, with the \`deno task gateway\` flags.`,
       ``,
       `| figure | unit | ${
         SERVERS.map((s) => s.title).join(" | ")

@@ -25,6 +25,8 @@ export interface ServerSpec {
   command(workload: Workload): Promise<{ argv: string[]; cleanup?: () => Promise<void> }>;
   /** Reads the port from one line of the server's output, if this line says it. */
   port(line: string): number | undefined;
+  /** The figures it takes part in (all when absent). */
+  figures?: string[];
 }
 
 const listening = (line: string) => {
@@ -67,6 +69,23 @@ export const SERVERS: ServerSpec[] = [
           "run",
           "--allow-net",
           new URL(`servers/deno_${workload}.ts`, BENCH).pathname,
+          "0",
+        ],
+      }),
+    port: listening,
+  },
+  {
+    id: "deno_envelope",
+    title: "bare Deno.serve, envelope decoded and encoded",
+    path: "/",
+    figures: ["echo_throughput", "latency"],
+    command: () =>
+      Promise.resolve({
+        argv: [
+          Deno.execPath(),
+          "run",
+          "--allow-net",
+          new URL("servers/deno_envelope.ts", BENCH).pathname,
           "0",
         ],
       }),
@@ -392,6 +411,7 @@ export async function runCompare(
     for (let i = 0; i < runs; i++) {
       for (const spec of servers) {
         if (figure.only && !figure.only.includes(spec.id)) continue;
+        if (spec.figures && !spec.figures.includes(figure.id)) continue;
         await using server = await startServer(spec, figure.workload ?? "echo");
         const measured = await figure.measure(server);
         for (const row of figure.rows) {

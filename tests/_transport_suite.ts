@@ -199,6 +199,21 @@ export function runTransportTests(harness: TransportHarness): void {
     });
   });
 
+  test("a client that keeps sending outlives the heartbeat TTL", async () => {
+    const session = { heartbeat_ttl_sec: 2, check_interval_sec: 1 };
+    await withGateway(harness, { session }, async (gateway) => {
+      const client = await harness.connect(gateway);
+      for (let i = 0; i < 8; i++) { // 4 s: twice the TTL
+        const pong = await reply(client, `{"type":"ping","id":${i}}`);
+        assert.equal(pong.id, i);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      assert.equal(gateway.metrics.heartbeatTimeouts, 0);
+      assert.equal(gateway.sessions.count(kind), 1);
+      await client.close();
+    });
+  });
+
   test("refuses connections past max_connections and counts them", async () => {
     await withGateway(harness, { maxConnections: 2 }, async (gateway) => {
       const a = await harness.connect(gateway);

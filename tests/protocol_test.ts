@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { decodeEnvelope, encodeError, ErrorCode, utf8ByteLength } from "../src/protocol.ts";
+import {
+  decodeEnvelope,
+  encodeError,
+  encodeResponse,
+  ErrorCode,
+  utf8ByteLength,
+} from "../src/protocol.ts";
 
 Deno.test("decodeEnvelope accepts envelopes and rejects everything else with a code", () => {
   assert.deepEqual(decodeEnvelope('{"type":"ping","id":7}'), {
@@ -43,6 +49,14 @@ Deno.test("encodeError echoes the id only when there is one", () => {
     code: "unknown_type",
     message: "Bad",
   });
+});
+
+Deno.test("encodeResponse writes what JSON.stringify of the envelope would, or throws", () => {
+  for (const data of [undefined, null, 0, "é", [1, { a: "b" }], { nested: { deep: true } }]) {
+    assert.equal(encodeResponse(7, data), JSON.stringify({ type: "response", id: 7, data }));
+  }
+  assert.equal(encodeResponse(1, () => {}), '{"type":"response","id":1}');
+  assert.throws(() => encodeResponse(1, 1n), TypeError);
 });
 
 Deno.test("utf8ByteLength matches TextEncoder", () => {
