@@ -1,6 +1,6 @@
 // The lean load driver for side-by-side figures. It runs under Bun (web-standard WebSocket),
 // because a probe here showed a Deno client capping near 111k msg/s whatever the server, below
-// what the fastest server can do; see bench/README.md. One mode per run; prints one JSON line.
+// what the fastest server can do (issue 6). One mode per run; prints one JSON line.
 //
 //   bun bench/driver.mjs connect    <url> <n> <concurrency>
 //   bun bench/driver.mjs hold       <url> <n> <concurrency>      (prints {"ready":..} then waits for SIGTERM)
