@@ -1,7 +1,7 @@
 /**
- * The gateway's frame pipeline, shared by every transport: a transport reports each inbound
- * frame as a sign of life (`touch`) and hands it the data frames; it enforces size and
- * protocol-error limits, decodes the envelope, runs the route and writes the reply.
+ * The gateway's frame pipeline, shared by every transport: a transport hands it inbound frames
+ * for a session; it refreshes the heartbeat, enforces size and protocol-error limits, decodes
+ * the envelope, runs the route and writes the reply.
  *
  * @module
  */
@@ -82,10 +82,7 @@ export class Gateway {
     return session;
   }
 
-  /**
-   * Records a sign of life: transports call it for every inbound frame, data or control (a
-   * WebSocket pong), before handing data frames to `receiveText` and its siblings.
-   */
+  /** Records a control frame (e.g. a WebSocket pong) as a sign of life. */
   touch(session: Session): void {
     this.#sessions.touch(session);
   }
@@ -183,6 +180,7 @@ export class Gateway {
 
   #received(session: Session, bytes: number, datagram: boolean): void {
     session.messagesIn++;
+    this.#sessions.touch(session);
     if (datagram) this.#events.onDatagramReceived(session.kind, bytes);
     else this.#events.onFrameReceived(session.kind, bytes);
   }

@@ -343,7 +343,6 @@ export function attachQuicConnection(
   const transport = new QuicTransport(connection, options);
   const session = gateway.open(transport, connection.remoteAddr);
   const deliver = (payload: Uint8Array, datagram: boolean) => {
-    gateway.touch(session);
     let text: string;
     try {
       text = decoder.decode(payload);

@@ -13,9 +13,8 @@ import type { Transport } from "./transport.ts";
 /**
  * Deno answers and times out WebSocket pings itself and never tells JavaScript about pongs.
  * It does call this internal per-socket method on every inbound frame, pongs included, to
- * reset its idle timer; wrapping it is how every frame, a pong too, refreshes the session. If
- * a Deno release renames it, pongs stop counting (data frames still do, from the message event)
- * and `pongHookAvailable` says so.
+ * reset its idle timer; wrapping it is how a pong refreshes the session. If a Deno release
+ * renames it, pongs stop counting (data frames still do) and `pongHookAvailable` says so.
  */
 const FRAME_HOOK = Object.getOwnPropertySymbols(WebSocket.prototype).find(
   (symbol) => symbol.description === "[[serverHandleIdleTimeout]]",
@@ -112,7 +111,6 @@ export class WebSocketTransport implements Transport, PendingOutput, EventListen
   handleEvent(event: Event): void {
     switch (event.type) {
       case "message": {
-        if (!pongHookAvailable) this.#gateway.touch(this.#session); // else the hook did
         const data = (event as MessageEvent<string | ArrayBuffer>).data;
         if (typeof data === "string") this.#gateway.receiveText(this.#session, data);
         else this.#gateway.receiveBinary(this.#session, data.byteLength);
