@@ -8,12 +8,13 @@ import { defineService } from "../src/service.ts";
 import { waitFor, within } from "./_helpers.ts";
 import { quicPort, quicTestConfig, testTls } from "./_quic_harness.ts";
 
-Deno.test("quic native: datagrams carry envelopes both ways and are counted apart", async () => {
+/** A QUIC-only gateway on `engine` and a client connected to it; shut the gateway down after. */
+async function quicGatewayAndClient(engine: "native" | "matrixai") {
   const gateway = startGateway(
     parseConfig({
       websocket: { enabled: false },
       metrics: { enabled: false },
-      quic: quicTestConfig("native"),
+      quic: quicTestConfig(engine),
     }),
     { logger: new Logger("error") },
   );
@@ -22,7 +23,18 @@ Deno.test("quic native: datagrams carry envelopes both ways and are counted apar
       hostname: "127.0.0.1",
       port: await quicPort(gateway),
       caCerts: [testTls.caPem],
+      engine,
     });
+    return { gateway, client };
+  } catch (error) {
+    await gateway.shutdown(1_000);
+    throw error;
+  }
+}
+
+Deno.test("quic native: datagrams carry envelopes both ways and are counted apart", async () => {
+  const { gateway, client } = await quicGatewayAndClient("native");
+  try {
     const inbox: string[] = [];
     client.onMessage = (text) => inbox.push(text);
     // Replies travel on the message stream, which the server sees once the client uses it.
@@ -55,21 +67,8 @@ Deno.test("quic native: datagrams carry envelopes both ways and are counted apar
 });
 
 Deno.test("quic matrixai: a client cannot send datagrams and says why", async () => {
-  const gateway = startGateway(
-    parseConfig({
-      websocket: { enabled: false },
-      metrics: { enabled: false },
-      quic: quicTestConfig("matrixai"),
-    }),
-    { logger: new Logger("error") },
-  );
+  const { gateway, client } = await quicGatewayAndClient("matrixai");
   try {
-    const client = await connectQuic({
-      hostname: "127.0.0.1",
-      port: await quicPort(gateway),
-      caCerts: [testTls.caPem],
-      engine: "matrixai",
-    });
     await assert.rejects(client.sendDatagram("{}"), RangeError);
     await client.close();
   } finally {
