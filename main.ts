@@ -7,18 +7,23 @@
  * @module
  */
 import { type RunningGateway, startGateway } from "./src/app.ts";
-import { intFlag, parseCliArgs, UsageError } from "./src/cli_args.ts";
-import { CONFIG_PATH_ENV, ConfigError, DEFAULT_CONFIG_PATH, loadConfig } from "./src/config.ts";
-import { Logger } from "./src/logger.ts";
-import { ListenError } from "./src/resilient_server.ts";
+import { intFlag, parseCliArgs, UsageError } from "./src/config/cli_args.ts";
+import {
+  CONFIG_PATH_ENV,
+  ConfigError,
+  DEFAULT_CONFIG_PATH,
+  loadConfig,
+} from "./src/config/config.ts";
+import { Logger } from "./src/core/logger.ts";
+import { ListenError } from "./src/transport/resilient_server.ts";
 import {
   readWorkerAssignment,
   workerConfig,
   WorkerStartError,
   WorkerSupervisor,
-} from "./src/worker_supervisor.ts";
-import { installLastResortHandlers } from "./src/last_resort.ts";
-import { TlsCertError } from "./src/tls_certs.ts";
+} from "./src/cluster/worker_supervisor.ts";
+import { installLastResortHandlers } from "./src/ops/last_resort.ts";
+import { TlsCertError } from "./src/transport/tls_certs.ts";
 
 const USAGE = `Usage: deno task gateway [--config <file>] [--workers <n>]
 

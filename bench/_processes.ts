@@ -112,7 +112,7 @@ export async function startService(module: string, nats: string): Promise<Child>
       "--allow-read",
       "--allow-env",
       "--allow-sys",
-      new URL("src/service_runner.ts", ROOT).pathname,
+      new URL("src/cluster/service_runner.ts", ROOT).pathname,
       module,
       "--nats",
       nats,

@@ -4,7 +4,7 @@
  *
  * Usage: deno task bench [--runs 3] [--seconds 5] [--only <figure id>]
  */
-import { intFlag, parseCliArgs, UsageError } from "../src/cli_args.ts";
+import { intFlag, parseCliArgs, UsageError } from "../src/config/cli_args.ts";
 import { clusterFigures, type Figure } from "./cluster.ts";
 import { compareFigures, type CompareResults, runCompare, SERVERS } from "./compare.ts";
 import { sweepFigure } from "./sweep.ts";

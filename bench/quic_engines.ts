@@ -12,12 +12,12 @@
  * @module
  */
 import { startGateway } from "../src/app.ts";
-import { intFlag, parseCliArgs, UsageError } from "../src/cli_args.ts";
-import { parseConfig } from "../src/config.ts";
-import { Logger } from "../src/logger.ts";
-import { connectQuic, type QuicClientConnection } from "../src/quic_client.ts";
-import { createDevTls } from "../src/tls_certs.ts";
-import { QUIC_ENGINES, type QuicEngineName } from "../src/transport_quic.ts";
+import { intFlag, parseCliArgs, UsageError } from "../src/config/cli_args.ts";
+import { parseConfig } from "../src/config/config.ts";
+import { Logger } from "../src/core/logger.ts";
+import { connectQuic, type QuicClientConnection } from "../src/transport/quic_client.ts";
+import { createDevTls } from "../src/transport/tls_certs.ts";
+import { QUIC_ENGINES, type QuicEngineName } from "../src/config/config.ts";
 
 const USAGE = `Usage: deno run -A --unstable-net bench/quic_engines.ts [options]
 

@@ -2,8 +2,8 @@
  * Heartbeat sweep cost (issue 2): how long one sweep over 20,000 live sessions takes, in
  * process, with none of them idle (the common case: every sweep reads every session).
  */
-import { HeartbeatSweeper } from "../src/heartbeat_sweeper.ts";
-import { SessionManager } from "../src/session_manager.ts";
+import { HeartbeatSweeper } from "../src/core/heartbeat_sweeper.ts";
+import { SessionManager } from "../src/core/session_manager.ts";
 import type { Figure } from "./cluster.ts";
 
 /** The sweep figure for `sessions` sessions; each run is the median of 200 sweeps. */

@@ -4,24 +4,25 @@
  *
  * @module
  */
-import { type GatewayConfig, websocketIdleTimeoutSec } from "./config.ts";
-import { DisconnectShutdown } from "./disconnect.ts";
-import { EventLoopLagMonitor } from "./event_loop_lag.ts";
-import { Gateway } from "./gateway.ts";
-import { HeartbeatSweeper } from "./heartbeat_sweeper.ts";
-import { Logger } from "./logger.ts";
-import { GatewayMetrics } from "./metrics.ts";
-import { type HealthReport, MetricsServer } from "./metrics_server.ts";
-import { Hub } from "./hub.ts";
-import { echo, Router } from "./router.ts";
-import { createRouting, type Routing } from "./routing.ts";
+import { type GatewayConfig, websocketIdleTimeoutSec } from "./config/config.ts";
+import { DisconnectShutdown } from "./core/disconnect.ts";
+import { EventLoopLagMonitor } from "./ops/event_loop_lag.ts";
+import { Gateway } from "./core/gateway.ts";
+import { HeartbeatSweeper } from "./core/heartbeat_sweeper.ts";
+import { Logger } from "./core/logger.ts";
+import { GatewayMetrics } from "./ops/metrics.ts";
+import { type HealthReport, MetricsServer } from "./ops/metrics_server.ts";
+import { Hub } from "./services/hub.ts";
+import { echo, Router } from "./services/router.ts";
+import { createRouting, type Routing } from "./cluster/routing.ts";
 import { chatService } from "./services/chat.ts";
-import { SessionManager } from "./session_manager.ts";
-import { pongHookAvailable } from "./transport_websocket.ts";
-import { QuicServer } from "./quic_server.ts";
-import { ListenError } from "./resilient_server.ts";
-import { createDevTls, loadTlsFiles, type TlsMaterial } from "./tls_certs.ts";
-import { WebSocketServer } from "./websocket_server.ts";
+import { SessionManager } from "./core/session_manager.ts";
+import { SessionWriter } from "./core/session_writer.ts";
+import { pongHookAvailable } from "./transport/transport_websocket.ts";
+import { QuicServer } from "./transport/quic_server.ts";
+import { ListenError } from "./transport/resilient_server.ts";
+import { createDevTls, loadTlsFiles, type TlsMaterial } from "./transport/tls_certs.ts";
+import { WebSocketServer } from "./transport/websocket_server.ts";
 
 /** Options for {@linkcode startGateway}. */
 export interface StartGatewayOptions {
@@ -66,20 +67,21 @@ export class RunningGateway implements AsyncDisposable {
   constructor(config: GatewayConfig, options: StartGatewayOptions = {}) {
     this.#logger = options.logger ?? new Logger(config.log.level);
     this.metrics = new GatewayMetrics();
-    this.sessions = new SessionManager({
-      events: [this.metrics, { onSessionClosed: (s, d) => this.hub.onSessionClosed(s, d) }],
-    });
-    // Pushes are written through the gateway so they are counted like replies.
-    const hub = this.hub = new Hub(this.sessions, (s, push) => gateway.sendPush(s, push));
+    this.sessions = new SessionManager({ events: this.metrics });
+    // Replies and pushes leave through one writer, so both are counted alike.
+    const writer = new SessionWriter(this.metrics);
+    const hub = this.hub = new Hub(this.sessions, writer);
+    this.sessions.observe(hub);
     this.#routing = createRouting(config, {
       sessions: this.sessions,
       hub,
       router: options.router ?? createDefaultRouter(config.routing.embedded_services),
       logger: this.#logger.child({ component: "cluster" }),
     });
-    const gateway: Gateway = new Gateway({
+    const gateway = new Gateway({
       sessions: this.sessions,
       services: this.#routing.services,
+      writer,
       requestTimeoutMs: config.routing.request_timeout_ms,
       events: this.metrics,
       logger: this.#logger.child({ component: "gateway" }),
@@ -223,11 +225,6 @@ export class RunningGateway implements AsyncDisposable {
   /** The metrics listener's address, when enabled. */
   get metricsAddr(): Deno.NetAddr | undefined {
     return this.#metricsServer?.addr;
-  }
-
-  /** Whether shutdown has begun. */
-  get draining(): boolean {
-    return this.#draining;
   }
 
   /** The `/health` report. */

@@ -1,7 +1,7 @@
 /** Shared test helpers: bounded waits, quiet loggers, gateway start-up, metric scraping. */
 import { type RunningGateway, startGateway } from "../src/app.ts";
-import { type GatewayConfigInput, parseConfig } from "../src/config.ts";
-import { Logger } from "../src/logger.ts";
+import { type GatewayConfigInput, parseConfig } from "../src/config/config.ts";
+import { Logger } from "../src/core/logger.ts";
 
 /** A logger that records lines instead of printing them. */
 export function recordingLogger(): { logger: Logger; lines: Record<string, unknown>[] } {

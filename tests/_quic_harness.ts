@@ -3,10 +3,11 @@
  * engine, and raw engine connections for framing tests.
  */
 import type { RunningGateway } from "../src/app.ts";
-import { connectQuic } from "../src/quic_client.ts";
-import { loadQuicEngine } from "../src/quic_engines.ts";
-import { createDevTls } from "../src/tls_certs.ts";
-import type { QuicCloseInfo, QuicEngineConnection, QuicEngineName } from "../src/transport_quic.ts";
+import { connectQuic } from "../src/transport/quic_client.ts";
+import { loadQuicEngine } from "../src/transport/quic_engines.ts";
+import { createDevTls } from "../src/transport/tls_certs.ts";
+import type { QuicCloseInfo, QuicEngineConnection } from "../src/transport/quic_engine.ts";
+import type { QuicEngineName } from "../src/config/config.ts";
 import { waitFor, within } from "./_helpers.ts";
 import {
   type CloseInfo,

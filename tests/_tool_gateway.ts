@@ -1,7 +1,7 @@
 /** A gateway for the tool tests, listening on the transport under test, and the flags to reach it. */
 import type { RunningGateway } from "../src/app.ts";
 import type { ClientTransport } from "../tools/_client_connection.ts";
-import type { GatewayConfigInput } from "../src/config.ts";
+import type { GatewayConfigInput } from "../src/config/config.ts";
 import { startTestGateway } from "./_helpers.ts";
 import { quicPort, quicTestConfig, testTls } from "./_quic_harness.ts";
 

@@ -5,9 +5,9 @@
 import assert from "node:assert/strict";
 import type { RunningGateway } from "../src/app.ts";
 import { startGateway } from "../src/app.ts";
-import { type GatewayConfigInput, parseConfig } from "../src/config.ts";
-import { Logger } from "../src/logger.ts";
-import type { TransportKind } from "../src/transport.ts";
+import { type GatewayConfigInput, parseConfig } from "../src/config/config.ts";
+import { Logger } from "../src/core/logger.ts";
+import type { TransportKind } from "../src/core/transport.ts";
 import { sample, scrape, within } from "./_helpers.ts";
 
 /** How a connection ended, as the client saw it. */

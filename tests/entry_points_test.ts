@@ -11,11 +11,11 @@ async function run(script: string, args: string[]): Promise<{ code: number; stde
 }
 
 Deno.test("the service runner exits 2 with usage for a missing module or a bad flag", async () => {
-  const none = await run("../src/service_runner.ts", []);
+  const none = await run("../src/cluster/service_runner.ts", []);
   assert.equal(none.code, 2);
   assert.match(none.stderr, /Expected one service module, got 0/);
   assert.match(none.stderr, /Usage: deno task service <module>/);
-  const bad = await run("../src/service_runner.ts", ["x.ts", "-natz", "nats://x"]);
+  const bad = await run("../src/cluster/service_runner.ts", ["x.ts", "-natz", "nats://x"]);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /Unknown option '--natz'/);
 });
@@ -24,10 +24,10 @@ Deno.test("the service runner exits 2 when the module exports no services", asyn
   const empty = await Deno.makeTempFile({ suffix: ".ts" });
   try {
     await Deno.writeTextFile(empty, "export const notAService = 42;\n");
-    const { code, stderr } = await run("../src/service_runner.ts", [empty]);
+    const { code, stderr } = await run("../src/cluster/service_runner.ts", [empty]);
     assert.equal(code, 2);
     assert.match(stderr, /exports no services \(make them with defineService\)/);
-    const missing = await run("../src/service_runner.ts", ["/nonexistent/services.ts"]);
+    const missing = await run("../src/cluster/service_runner.ts", ["/nonexistent/services.ts"]);
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /Cannot load service module \/nonexistent\/services\.ts/);
   } finally {

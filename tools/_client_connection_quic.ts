@@ -1,10 +1,10 @@
 /**
  * The QUIC {@linkcode ClientConnection}: a thin adapter over the gateway's own QUIC client
- * (`src/quic_client.ts`), with its default engine and ALPN.
+ * (`src/transport/quic_client.ts`), with its default engine and ALPN.
  *
  * @module
  */
-import { connectQuic, type QuicClientConnection } from "../src/quic_client.ts";
+import { connectQuic, type QuicClientConnection } from "../src/transport/quic_client.ts";
 import {
   type ClientConnection,
   type CloseInfo,

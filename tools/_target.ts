@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { intFlag, UsageError } from "../src/cli_args.ts";
+import { intFlag, UsageError } from "../src/config/cli_args.ts";
 import { CLIENT_TRANSPORTS, type ClientTransport } from "./_client_connection.ts";
 
 /** Where the tools connect, parsed from their flags. */

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { intFlag, parseCliArgs, UsageError } from "../src/cli_args.ts";
+import { intFlag, parseCliArgs, UsageError } from "../src/config/cli_args.ts";
 import { addCounters, errorCount } from "./_load_counters.ts";
 import { buildReport, formatReport, type LoadSettings } from "./_load_report.ts";
 import type { LoadPlan } from "./_load_runner.ts";

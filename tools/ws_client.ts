@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { intFlag, parseCliArgs, UsageError } from "../src/cli_args.ts";
+import { intFlag, parseCliArgs, UsageError } from "../src/config/cli_args.ts";
 import type { ClientConnection, CloseInfo } from "./_client_connection.ts";
 import { ConnectError } from "./_client_connection.ts";
 import { CONNECTORS } from "./_connect.ts";

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { defineService, type ServiceContext } from "../service.ts";
+import { defineService, type ServiceContext } from "../core/service.ts";
 
 const MAX_TEXT = 1_000;
 const ROOM = /^[A-Za-z0-9_-]{1,64}$/;

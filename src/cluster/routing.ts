@@ -1,0 +1,104 @@
+/**
+ * Chooses how routed messages and pushes travel: in-process (embedded mode, no
+ * `cluster.nats.servers`) or across gateway nodes and service processes over NATS.
+ *
+ * @module
+ */
+import type { Broker } from "../services/broker.ts";
+import { MemoryBroker } from "../services/broker_memory.ts";
+import { NatsBroker } from "./broker_nats.ts";
+import { Subjects } from "./cluster_protocol.ts";
+import type { GatewayConfig } from "../config/config.ts";
+import type { Hub } from "../services/hub.ts";
+import type { ClusterState } from "../ops/metrics.ts";
+import type { Logger } from "../core/logger.ts";
+import { NatsLink } from "./nats_link.ts";
+import type { Router } from "../services/router.ts";
+import type { ServiceHost } from "../core/service_host.ts";
+import { LocalServiceHost } from "../services/service_host_local.ts";
+import { NatsServiceHost } from "./service_host_nats.ts";
+import type { SessionManager } from "../core/session_manager.ts";
+
+/** The routing layer the gateway runs with. */
+export interface Routing extends AsyncDisposable {
+  /** Where requests and notifies go. */
+  readonly services: ServiceHost;
+  /** Where pushes go. */
+  readonly broker: Broker;
+  /** Present in cluster mode. */
+  readonly cluster: ClusterState | undefined;
+}
+
+/** What {@linkcode createRouting} needs from the rest of the gateway. */
+export interface RoutingParts {
+  /** Live sessions. */
+  sessions: SessionManager;
+  /** Local users and groups. */
+  hub: Hub;
+  /** Routes served in-process. */
+  router: Router;
+  /** Logger for NATS state changes. */
+  logger: Logger;
+}
+
+/** Builds embedded or NATS routing from `config.cluster`. */
+export function createRouting(config: GatewayConfig, parts: RoutingParts): Routing {
+  const { sessions, hub, router, logger } = parts;
+  const nats = config.cluster.nats;
+  if (nats.servers.length === 0) {
+    const broker = new MemoryBroker(hub);
+    const services = new LocalServiceHost({ router, hub, broker });
+    return {
+      services,
+      broker,
+      cluster: undefined,
+      [Symbol.asyncDispose]: () => Promise.resolve(),
+    };
+  }
+  const nodeId = config.cluster.node_id || crypto.randomUUID();
+  const subjects = new Subjects(nats.subject_prefix);
+  const link: NatsLink = new NatsLink({
+    servers: nats.servers,
+    name: `gateway:${nodeId}`,
+    reconnectWaitMs: nats.reconnect_wait_ms,
+    logger,
+    onConnection: (connection) => {
+      broker.subscribe(connection);
+      services.subscribe(connection);
+    },
+  });
+  const broker = new NatsBroker(hub, link, subjects, logger);
+  const services = new NatsServiceHost({
+    local: new LocalServiceHost({ router, hub, broker }),
+    isLocal: (route) => router.get(route) !== undefined,
+    link,
+    subjects,
+    nodeId,
+    sessions,
+    hub,
+    timeoutMs: config.routing.request_timeout_ms,
+    logger,
+  });
+  logger.info("cluster mode", { node_id: nodeId, nats: nats.servers, prefix: nats.subject_prefix });
+  return {
+    services,
+    broker,
+    cluster: {
+      nodeId,
+      get natsConnected() {
+        return link.connected;
+      },
+      get natsReconnects() {
+        return link.reconnects;
+      },
+      get localOnlyPushes() {
+        return broker.localOnly;
+      },
+    },
+    async [Symbol.asyncDispose]() {
+      await services[Symbol.asyncDispose]();
+      await broker[Symbol.asyncDispose]();
+      await link.close();
+    },
+  };
+}

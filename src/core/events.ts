@@ -1,0 +1,65 @@
+/**
+ * The events the gateway's parts report and observers (metrics, logs) receive: named handler
+ * types, one per event. Nothing here depends on a transport or on metrics.
+ *
+ * @module
+ */
+import type { ErrorCode } from "./protocol.ts";
+import type { TransportKind } from "./transport.ts";
+
+/** Why a connection was refused before it became a session (label values). */
+export type RejectReason = "max_connections" | "draining" | "origin_not_allowed" | "bad_handshake";
+
+/** Every {@linkcode RejectReason}, for metrics that list each one even at zero. */
+export const REJECT_REASONS: readonly RejectReason[] = [
+  "max_connections",
+  "draining",
+  "origin_not_allowed",
+  "bad_handshake",
+];
+
+/** Called for every inbound frame, with its size in bytes. */
+export type FrameReceivedHandler = (kind: TransportKind, bytes: number) => void;
+/** Called for every outbound frame, with its size in bytes. */
+export type FrameSentHandler = (kind: TransportKind, bytes: number) => void;
+/** Called for every inbound datagram (QUIC), with its size in bytes. */
+export type DatagramReceivedHandler = (kind: TransportKind, bytes: number) => void;
+/** Called for every outbound datagram (QUIC), with its size in bytes. */
+export type DatagramSentHandler = (kind: TransportKind, bytes: number) => void;
+/** Called when a frame is answered with an error reply. */
+export type ErrorRepliedHandler = (code: ErrorCode) => void;
+/** Called when a message has been handled, with how long that took in seconds. */
+export type MessageHandledHandler = (seconds: number) => void;
+
+/** Observers of frame traffic; {@linkcode GatewayMetrics} implements them. */
+export interface FrameEvents {
+  /** A frame arrived. */
+  onFrameReceived: FrameReceivedHandler;
+  /** A frame was sent. */
+  onFrameSent: FrameSentHandler;
+  /** A datagram arrived. */
+  onDatagramReceived: DatagramReceivedHandler;
+  /** A datagram was sent. */
+  onDatagramSent: DatagramSentHandler;
+  /** A frame was answered with an error. */
+  onErrorReplied: ErrorRepliedHandler;
+  /** A message was handled. */
+  onMessageHandled: MessageHandledHandler;
+}
+
+/** Called when a listener refuses a connection. */
+export type ConnectionRejectedHandler = (reason: RejectReason) => void;
+/** Called when a listener's accept loop dies (e.g. `EMFILE`). */
+export type ListenerFailedHandler = (listener: string, error: unknown) => void;
+/** Called when a listener is listening again after a failure. */
+export type ListenerRestartedHandler = (listener: string) => void;
+
+/** Observers of listeners. */
+export interface ListenerEvents {
+  /** A connection was refused. */
+  onConnectionRejected: ConnectionRejectedHandler;
+  /** A listener's accept loop died. */
+  onListenerFailed: ListenerFailedHandler;
+  /** A listener came back. */
+  onListenerRestarted: ListenerRestartedHandler;
+}

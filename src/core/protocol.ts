@@ -1,0 +1,147 @@
+/**
+ * Protocol v1: one JSON envelope per text frame, the same over WebSocket and QUIC.
+ * See docs/protocol.md for the wire description.
+ *
+ * @module
+ */
+
+/** An envelope as it travels on the wire. */
+export interface Envelope {
+  /** What the message is: `ping`, `request`, ... */
+  type: string;
+  /** Correlates a reply with its request; a non-negative safe integer. */
+  id?: number;
+  /** Where a `request` goes, e.g. `echo`. */
+  route?: string;
+  /** Payload, any JSON value. */
+  data?: unknown;
+}
+
+/** Error codes carried by `{"type":"error"}` replies. */
+export const ErrorCode = {
+  /** The frame is not valid JSON. */
+  badJson: "bad_json",
+  /** The JSON is not an envelope (not an object, or a field has the wrong type). */
+  badEnvelope: "bad_envelope",
+  /** The `type` is not one the gateway handles. */
+  unknownType: "unknown_type",
+  /** A `request` names a route nobody serves. */
+  unknownRoute: "unknown_route",
+  /** A binary frame arrived; no binary codec exists yet. */
+  binaryUnsupported: "binary_unsupported",
+  /** The route's service did not answer within the request timeout. */
+  timeout: "timeout",
+  /** No instance of the route's service is reachable (e.g. NATS is down). */
+  serviceUnavailable: "service_unavailable",
+  /** The handler failed; details are in the gateway's log, not in the reply. */
+  internal: "internal_error",
+} as const;
+
+/** One of the {@linkcode ErrorCode} values. */
+export type ErrorCode = typeof ErrorCode[keyof typeof ErrorCode];
+
+/** Result of decoding a frame: an envelope, or the error to reply with. */
+export type DecodeResult =
+  | { ok: true; envelope: Envelope }
+  | { ok: false; code: ErrorCode; message: string; id?: number };
+
+const MAX_ROUTE_LENGTH = 256;
+
+function isId(value: unknown): value is number {
+  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
+}
+
+/** Decodes one text frame into an envelope, never throwing on bad input. */
+export function decodeEnvelope(text: string): DecodeResult {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { ok: false, code: ErrorCode.badJson, message: "Frame is not valid JSON" };
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return { ok: false, code: ErrorCode.badEnvelope, message: "Envelope must be a JSON object" };
+  }
+  const env = value as Record<string, unknown>;
+  const id = isId(env.id) ? env.id : undefined;
+  if (env.id !== undefined && id === undefined) {
+    return {
+      ok: false,
+      code: ErrorCode.badEnvelope,
+      message: "Envelope field id must be a non-negative integer",
+    };
+  }
+  if (typeof env.type !== "string" || env.type.length === 0) {
+    return {
+      ok: false,
+      code: ErrorCode.badEnvelope,
+      message: "Envelope field type must be a non-empty string",
+      id,
+    };
+  }
+  if (
+    env.route !== undefined &&
+    (typeof env.route !== "string" || env.route.length > MAX_ROUTE_LENGTH)
+  ) {
+    return {
+      ok: false,
+      code: ErrorCode.badEnvelope,
+      message: `Envelope field route must be a string of at most ${MAX_ROUTE_LENGTH} characters`,
+      id,
+    };
+  }
+  return { ok: true, envelope: env as unknown as Envelope };
+}
+
+/** Encodes an error reply; `id` is echoed when the offending frame carried one. */
+export function encodeError(code: ErrorCode, message: string, id?: number): string {
+  return JSON.stringify(
+    id === undefined ? { type: "error", code, message } : { type: "error", id, code, message },
+  );
+}
+
+/**
+ * Encodes a `response` envelope. A `data` JSON has no form for (`undefined`, a function) is
+ * left out, as `JSON.stringify` would; data it cannot encode (a BigInt, a cycle) throws.
+ */
+export function encodeResponse(id: number, data: unknown): string {
+  const encoded = JSON.stringify(data);
+  return encoded === undefined
+    ? `{"type":"response","id":${id}}`
+    : `{"type":"response","id":${id},"data":${encoded}}`;
+}
+
+/** An encoded push envelope and how to deliver it. */
+export interface EncodedPush {
+  /** The encoded `{"type":"push",...}` envelope. */
+  readonly text: string;
+  /** Send as a QUIC datagram where the session's transport can (e.g. position updates). */
+  readonly unreliable: boolean;
+}
+
+/** Encodes a push envelope once, for any number of recipients. */
+export function encodePush(
+  route: string,
+  data: unknown,
+  options?: { unreliable?: boolean },
+): EncodedPush {
+  return {
+    text: JSON.stringify({ type: "push", route, data }),
+    unreliable: options?.unreliable === true,
+  };
+}
+
+/** Counts the UTF-8 bytes of `text` without allocating; fast for ASCII. */
+export function utf8ByteLength(text: string): number {
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) bytes += 1;
+    else if (c >= 0xd800 && c <= 0xdbff) {
+      bytes += 2; // a surrogate pair: 4 bytes for its 2 units
+      i++;
+    } else bytes += 2;
+  }
+  return bytes;
+}

@@ -1,0 +1,52 @@
+/**
+ * The QUIC transport: one QUIC connection, on any engine, behind the {@linkcode Transport}
+ * interface. Envelopes go as length-prefixed frames on the message stream, or as datagrams.
+ *
+ * @module
+ */
+import type { Disconnect } from "../core/disconnect.ts";
+import type { Transport } from "../core/transport.ts";
+import type { QuicEngineConnection } from "./quic_engine.ts";
+import { encodeFrame } from "./quic_framing.ts";
+
+const encoder = new TextEncoder();
+
+/** Options for {@linkcode QuicTransport}. */
+export interface QuicTransportOptions {
+  /** How long a closing connection waits for the peer to read its last frames, ms. */
+  closeLingerMs: number;
+}
+
+/** A QUIC connection as a gateway {@linkcode Transport}. */
+export class QuicTransport implements Transport {
+  /** Always `quic`. */
+  readonly kind = "quic" as const;
+  readonly #connection: QuicEngineConnection;
+  readonly #closeLingerMs: number;
+  #closing = false;
+
+  /** Wraps an engine connection. */
+  constructor(connection: QuicEngineConnection, options: QuicTransportOptions) {
+    this.#connection = connection;
+    this.#closeLingerMs = options.closeLingerMs;
+  }
+
+  /** Sends one envelope as a frame on the message stream. */
+  write(text: string): boolean {
+    if (this.#closing) return false;
+    return this.#connection.writeStream(encodeFrame(text));
+  }
+
+  /** Sends one envelope as a datagram; false when it cannot go (off, too big, closed). */
+  writeDatagram(text: string): boolean {
+    if (this.#closing) return false;
+    return this.#connection.sendDatagram(encoder.encode(text));
+  }
+
+  /** Closes the connection with the disconnect's code as the application error code. */
+  close(disconnect: Disconnect): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    void this.#connection.close(disconnect.code, disconnect.reason, this.#closeLingerMs);
+  }
+}

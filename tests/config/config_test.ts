@@ -1,0 +1,127 @@
+import assert from "node:assert/strict";
+import {
+  ConfigError,
+  loadConfig,
+  parseConfig,
+  websocketIdleTimeoutSec,
+} from "../../src/config/config.ts";
+import { runGateway } from "../_gateway_process.ts";
+
+Deno.test("parseConfig fills every default from an empty object", () => {
+  const config = parseConfig({});
+  assert.equal(config.session.heartbeat_ttl_sec, 60);
+  assert.equal(config.session.check_interval_sec, 10);
+  assert.deepEqual(
+    [config.websocket.host, config.websocket.port, config.websocket.path],
+    ["0.0.0.0", 8081, "/ws"],
+  );
+  assert.equal(config.websocket.max_connections, 1000);
+  assert.equal(config.quic.port, 8082);
+  assert.deepEqual([config.metrics.port, config.metrics.path], [9090, "/metrics"]);
+  assert.equal(config.protocol.max_message_bytes, 65536);
+});
+
+Deno.test("parseConfig names the field path of every problem", () => {
+  const cases: Array<[unknown, RegExp]> = [
+    [{ websocket: { port: 70000 } }, /websocket\.port: .*65535/],
+    [{ websocket: { port: "8081" } }, /websocket\.port: .*expected number/],
+    [{ websocket: { prot: 1 } }, /websocket\.prot: unknown key/],
+    [{ sesion: {} }, /sesion: unknown key/],
+    [{ websocket: { path: "ws" } }, /websocket\.path: must start with \//],
+    [{ session: { heartbeat_ttl_sec: 10, check_interval_sec: 6 } }, /session\.check_interval_sec/],
+    [{ websocket: { port: 9000 }, metrics: { port: 9000 } }, /metrics\.port: must differ/],
+    [[], /\(top level\)/],
+  ];
+  for (const [input, pattern] of cases) {
+    assert.throws(() => parseConfig(input, "x.json"), (error: Error) => {
+      assert.ok(error instanceof ConfigError);
+      assert.match(error.message, /^Invalid config x\.json: /);
+      assert.match(error.message, pattern);
+      return true;
+    });
+  }
+});
+
+Deno.test("the WebSocket idle timeout lets the sweeper close first but pings before the TTL", () => {
+  const session = { heartbeat_ttl_sec: 60, check_interval_sec: 10 };
+  const idle = websocketIdleTimeoutSec(session);
+  assert.ok(idle > session.heartbeat_ttl_sec + session.check_interval_sec);
+  assert.ok(idle / 2 < session.heartbeat_ttl_sec);
+});
+
+async function withFile(text: string, fn: (path: string) => Promise<void>): Promise<void> {
+  const path = await Deno.makeTempFile({ suffix: ".json" });
+  try {
+    await Deno.writeTextFile(path, text);
+    await fn(path);
+  } finally {
+    await Deno.remove(path);
+  }
+}
+
+Deno.test("the gateway exits 2 with one message naming file and field for a bad config", async () => {
+  const cases: Array<[string, RegExp]> = [
+    ['{"websocket":{"port":70000}}', /websocket\.port/],
+    ['{"websocket":{"enabled":"yes"}}', /websocket\.enabled/],
+    ['{"metrics":{"colour":"red"}}', /metrics\.colour: unknown key/],
+    ['{"websocket": {', /malformed JSON/],
+  ];
+  for (const [text, pattern] of cases) {
+    await withFile(text, async (path) => {
+      for (const flag of ["--config", "-config"]) {
+        const { code, stderr } = await runGateway([flag, path]);
+        assert.equal(code, 2, stderr);
+        const lines = stderr.trim().split("\n");
+        assert.equal(lines.length, 1, `expected one message, got:\n${stderr}`);
+        assert.ok(lines[0].includes(path), `message does not name the file: ${lines[0]}`);
+        assert.match(lines[0], pattern);
+      }
+    });
+  }
+});
+
+Deno.test("the gateway exits 2 when a named config file is missing, via flag or env", async () => {
+  const missing = "/nonexistent/gateway.json";
+  const byFlag = await runGateway(["--config", missing]);
+  assert.equal(byFlag.code, 2);
+  assert.match(byFlag.stderr, /Invalid config \/nonexistent\/gateway\.json: cannot read file/);
+  const byEnv = await runGateway([], { GATEWAY_CONFIG: missing });
+  assert.equal(byEnv.code, 2);
+  assert.match(byEnv.stderr, /\/nonexistent\/gateway\.json/);
+});
+
+Deno.test("the GATEWAY_CONFIG env var picks the file and --config wins over it", async () => {
+  await withFile('{"websocket":{"port":70000}}', async (bad) => {
+    await withFile('{"websocket":{"port":-1}}', async (worse) => {
+      const byEnv = await runGateway([], { GATEWAY_CONFIG: bad });
+      assert.equal(byEnv.code, 2);
+      assert.ok(byEnv.stderr.includes(bad));
+      const both = await runGateway(["--config", worse], { GATEWAY_CONFIG: bad });
+      assert.equal(both.code, 2);
+      assert.ok(both.stderr.includes(worse) && !both.stderr.includes(bad));
+    });
+  });
+});
+
+Deno.test("the gateway exits 2 with usage for an unknown flag", async () => {
+  const { code, stderr } = await runGateway(["-conf", "x"]);
+  assert.equal(code, 2);
+  assert.match(stderr, /Unknown option '--conf'/);
+  assert.match(stderr, /Usage: deno task gateway/);
+});
+
+Deno.test("loadConfig falls back to built-in defaults only when the file is optional", async () => {
+  const missing = "/nonexistent/gateway.json";
+  const optional = await loadConfig(missing, false);
+  assert.equal(optional.fromFile, false);
+  assert.equal(optional.config.websocket.port, 8081);
+  await assert.rejects(loadConfig(missing, true), ConfigError);
+});
+
+Deno.test("config/gateway.json spells out exactly the built-in defaults", async () => {
+  const shipped = await loadConfig(
+    new URL("../../config/gateway.json", import.meta.url).pathname,
+    true,
+  );
+  assert.deepEqual(shipped.config, parseConfig({}));
+});

@@ -1,0 +1,167 @@
+import assert from "node:assert/strict";
+import type { LoadReport } from "../../tools/_load_report.ts";
+import { sample, scrape, startTestGateway } from "../_helpers.ts";
+import { runTool } from "../_run_tool.ts";
+import { metricLabel, startToolGateway, TRANSPORTS } from "../_tool_gateway.ts";
+
+async function loadTest(args: string[]): Promise<{ code: number; report: LoadReport }> {
+  const { code, stdout, stderr } = await runTool("load_test", [...args, "-json"]);
+  try {
+    return { code, report: JSON.parse(stdout) };
+  } catch {
+    throw new Error(`load_test exited ${code} without a JSON report:\n${stdout}\n${stderr}`);
+  }
+}
+
+for (const transport of TRANSPORTS) {
+  const label = metricLabel(transport);
+
+  Deno.test(`load_test over ${transport}: JSON report counts match the gateway's metrics`, async () => {
+    const { gateway, flags } = await startToolGateway(transport);
+    await using _ = gateway;
+    const { code, report } = await loadTest([
+      ...flags,
+      "-conn",
+      "5",
+      "-msg",
+      "4",
+      "-interval",
+      "20",
+      "-payload",
+      "100",
+    ]);
+    assert.equal(code, 0, report.verdict);
+    assert.equal(report.passed, true);
+    assert.equal(report.settings.transport, transport);
+    assert.deepEqual(report.connections, {
+      attempted: 5,
+      established: 5,
+      failed: 0,
+      failure_reasons: {},
+      peak_open: report.connections.peak_open,
+      open_at_stop: 0,
+    });
+    assert.ok(report.connections.peak_open >= 1 && report.connections.peak_open <= 5);
+    assert.deepEqual(report.messages, { sent: 20, received: 20, lost: 0, error_replies: {} });
+    assert.equal(report.latency_ms.count, 20);
+    assert.ok(report.latency_ms.p50_ms > 0);
+    assert.ok(report.latency_ms.p50_ms <= report.latency_ms.p99_ms);
+    assert.ok(report.latency_ms.p99_ms <= report.latency_ms.max_ms);
+    assert.equal(report.errors, 0);
+
+    const metrics = await scrape(gateway);
+    assert.equal(sample(metrics, `gateway_connections_total{transport="${label}"}`), 5);
+    assert.equal(sample(metrics, `gateway_messages_received_total{transport="${label}"}`), 20);
+    assert.equal(gateway.metrics.messagesSent[label], report.messages.received);
+  });
+
+  Deno.test(`load_test over ${transport} spreads sessions over processes and holds them for -duration`, async () => {
+    const { gateway, flags } = await startToolGateway(transport);
+    await using _ = gateway;
+    const { code, report } = await loadTest([
+      ...flags,
+      "-conn",
+      "6",
+      "-procs",
+      "2",
+      "-msg",
+      "0",
+      "-interval",
+      "200",
+      "-duration",
+      "2",
+    ]);
+    assert.equal(code, 0, report.verdict);
+    // Only the WebSocket client can pick its source address.
+    assert.deepEqual(
+      report.settings.source_addresses,
+      transport === "ws" ? ["127.0.0.1", "127.0.0.2"] : [],
+    );
+    assert.equal(report.connections.established, 6);
+    assert.equal(report.connections.open_at_stop, 6);
+    assert.equal(report.duration_reached, true);
+    assert.match(report.verdict, /^PASS: .*6 of 6 sessions held open until -duration ended/);
+    assert.equal(report.messages.lost, 0);
+    assert.ok(report.messages.sent >= 6, `sent ${report.messages.sent}`);
+    assert.equal(report.messages.received, report.messages.sent);
+    assert.equal(gateway.metrics.connectionsTotal[label], 6);
+    assert.equal(gateway.metrics.messagesReceived[label], report.messages.sent);
+  });
+}
+
+Deno.test("load_test fails when refused connections exceed -max-errors, and names the reason", async () => {
+  await using gw = startTestGateway({ websocket: { max_connections: 2 } });
+  const args = [
+    "-addr",
+    `127.0.0.1:${gw.websocketAddr!.port}`,
+    "-conn",
+    "4",
+    "-msg",
+    "0",
+    "-duration",
+    "1",
+    "-interval",
+    "100",
+  ];
+  const tolerant = await loadTest([...args, "-max-errors", "2"]);
+  assert.equal(tolerant.code, 0, tolerant.report.verdict);
+  assert.equal(tolerant.report.connections.established, 2);
+  assert.deepEqual(tolerant.report.connections.failure_reasons, { http_503: 2 });
+
+  const strict = await loadTest([...args, "-max-errors", "1"]);
+  assert.equal(strict.code, 1);
+  assert.equal(strict.report.passed, false);
+  assert.match(strict.report.verdict, /^FAIL: /);
+  assert.equal(strict.report.connections.failure_reasons.http_503, 2);
+});
+
+Deno.test("load_test prints a plain progress line every 5 s when stderr is not a terminal", async () => {
+  await using gw = startTestGateway();
+  const { code, stdout, stderr } = await runTool("load_test", [
+    "-addr",
+    `127.0.0.1:${gw.websocketAddr!.port}`,
+    "-conn",
+    "2",
+    "-msg",
+    "0",
+    "-interval",
+    "500",
+    "-duration",
+    "6",
+  ]);
+  assert.equal(code, 0, stderr);
+  assert.match(
+    stderr,
+    /^5s {2}open 2\/2 {2}failed 0 {2}sent \d+ {2}received \d+ \(\d+ msg\/s\) {2}errors 0$/m,
+  );
+  assert.doesNotMatch(stderr, /\r/);
+  assert.match(stdout, /^PASS: 2 of 2 sessions established/m);
+});
+
+Deno.test("load_test exits 1 with a clear message when it cannot connect", async () => {
+  const gw = startTestGateway();
+  const port = gw.websocketAddr!.port;
+  await gw.shutdown(0);
+  const { code, stderr } = await runTool("load_test", ["-addr", `127.0.0.1:${port}`, "-conn", "2"]);
+  assert.equal(code, 1);
+  assert.match(stderr, new RegExp(`cannot connect to ws://127\\.0\\.0\\.1:${port}/ws: refused`));
+});
+
+Deno.test("load_test prints usage and exits 2 on bad flags", async () => {
+  for (
+    const args of [
+      ["--bogus"],
+      ["-conn", "0"],
+      ["-conn", "ten"],
+      ["-msg", "0"],
+      ["-procs", "3", "-conn", "2"],
+      ["-transport", "udp"],
+      ["-interval"],
+    ]
+  ) {
+    const { code, stdout, stderr } = await runTool("load_test", args);
+    assert.equal(code, 2, `${args.join(" ")}: ${stderr}`);
+    assert.equal(stdout, "");
+    assert.match(stderr, /Usage: deno task load-test/, args.join(" "));
+  }
+});

@@ -1,0 +1,126 @@
+import assert from "node:assert/strict";
+import { startTestGateway } from "../_helpers.ts";
+import { runTool } from "../_run_tool.ts";
+import { metricLabel, startToolGateway, TRANSPORTS } from "../_tool_gateway.ts";
+
+const REPLY_LINE = /^< (\{.*\}) {2}\((\d+\.\d{3}) ms\)$/;
+
+function replies(stdout: string): { reply: Record<string, unknown>; rttMs: number }[] {
+  return stdout.split("\n").flatMap((line) => {
+    const match = REPLY_LINE.exec(line);
+    return match ? [{ reply: JSON.parse(match[1]), rttMs: Number(match[2]) }] : [];
+  });
+}
+
+for (const transport of TRANSPORTS) {
+  Deno.test(`ws_client over ${transport} prints each pong with its round-trip time and exits 0`, async () => {
+    const { gateway, flags } = await startToolGateway(transport);
+    await using _ = gateway;
+    const { code, stdout, stderr } = await runTool("ws_client", [
+      ...flags,
+      "-messages",
+      "3",
+      "-interval",
+      "10",
+    ]);
+    assert.equal(code, 0, stderr);
+    const got = replies(stdout);
+    assert.deepEqual(got.map((r) => [r.reply.type, r.reply.id]), [
+      ["pong", 1],
+      ["pong", 2],
+      ["pong", 3],
+    ]);
+    for (const { rttMs } of got) assert.ok(rttMs > 0 && rttMs < 5_000, `rtt ${rttMs}`);
+    assert.equal(gateway.metrics.messagesReceived[metricLabel(transport)], 3);
+  });
+
+  Deno.test(`ws_client over ${transport} sends -data to -route and prints the response`, async () => {
+    const { gateway, flags } = await startToolGateway(transport);
+    await using _ = gateway;
+    const { code, stdout, stderr } = await runTool("ws_client", [
+      ...flags,
+      "--messages=2",
+      "--interval=0",
+      "--route=echo",
+      `--data={"hp":42}`,
+    ]);
+    assert.equal(code, 0, stderr);
+    assert.deepEqual(replies(stdout).map((r) => r.reply), [
+      { type: "response", id: 1, data: { hp: 42 } },
+      { type: "response", id: 2, data: { hp: 42 } },
+    ]);
+  });
+
+  Deno.test(`ws_client over ${transport} in interactive mode sends each stdin line and prints the replies`, async () => {
+    const { gateway, flags } = await startToolGateway(transport);
+    await using _ = gateway;
+    const { code, stdout, stderr } = await runTool("ws_client", [...flags, "-i"], {
+      stdin: 'hello\n{"type":"ping","id":99}\n{not json\nagain\n',
+    });
+    assert.equal(code, 0, stderr);
+    const got = replies(stdout).map((r) => r.reply);
+    assert.deepEqual(got[0], { type: "response", id: 1, data: "hello" });
+    assert.equal(got[1].type, "pong");
+    assert.equal(got[1].id, 99);
+    assert.equal(got[2].code, "bad_json");
+    // The tool's own ids continue past the one typed by hand.
+    assert.deepEqual(got[3], { type: "response", id: 100, data: "again" });
+    assert.equal(gateway.metrics.messagesReceived[metricLabel(transport)], 4);
+  });
+}
+
+Deno.test("ws_client exits 1 with a clear message when it cannot connect", async () => {
+  const gw = startTestGateway();
+  const port = gw.websocketAddr!.port;
+  await gw.shutdown(0);
+  const { code, stdout, stderr } = await runTool("ws_client", ["-addr", `127.0.0.1:${port}`]);
+  assert.equal(code, 1);
+  assert.equal(stdout, "");
+  assert.match(stderr, new RegExp(`Cannot connect to ws://127\\.0\\.0\\.1:${port}/ws: .*REFUSED`));
+});
+
+Deno.test("ws_client over quic names the missing CA when the certificate is not trusted", async () => {
+  const { gateway, flags } = await startToolGateway("quic");
+  await using _ = gateway;
+  const withoutCa = flags.slice(0, flags.indexOf("-ca"));
+  const { code, stderr } = await runTool("ws_client", [...withoutCa, "-messages", "1"]);
+  assert.equal(code, 1);
+  assert.match(stderr, /Cannot connect to quic:\/\/127\.0\.0\.1:\d+: .*certificate.*-ca/);
+});
+
+Deno.test("ws_client exits 1 when the gateway closes the connection", async () => {
+  // Two bad frames at a limit of one: the gateway closes with 1008.
+  await using gw = startTestGateway({ protocol: { max_protocol_errors: 1 } });
+  const { code, stderr } = await runTool(
+    "ws_client",
+    ["-addr", `127.0.0.1:${gw.websocketAddr!.port}`, "-i"],
+    { stdin: "{bad\n{bad\n" },
+  );
+  assert.equal(code, 1);
+  assert.match(stderr, /the gateway closed the connection: 1008/);
+});
+
+Deno.test("ws_client prints usage and exits 2 on bad flags", async () => {
+  for (
+    const args of [
+      ["--nope"],
+      ["-messages", "many"],
+      ["-transport", "tcp"],
+      ["-addr", "localhost"],
+      ["-path", "ws"],
+      ["-connect-timeout", "0"],
+      ["-ca", "/nonexistent/ca.pem"],
+    ]
+  ) {
+    const { code, stdout, stderr } = await runTool("ws_client", args);
+    assert.equal(code, 2, `${args.join(" ")}: ${stderr}`);
+    assert.equal(stdout, "");
+    assert.match(stderr, /Usage: deno task ws-client/, args.join(" "));
+  }
+});
+
+Deno.test("ws_client prints usage on -help and exits 0", async () => {
+  const { code, stdout } = await runTool("ws_client", ["-help"]);
+  assert.equal(code, 0);
+  assert.match(stdout, /-transport <ws\|quic>/);
+});
