@@ -1,12 +1,11 @@
 /** Starting the processes a benchmark measures: gateways, nats-server, service processes. */
+import { denoRunArgs } from "../src/config/deno_run.ts";
 
 const ROOT = new URL("../", import.meta.url);
 
 /** The `gateway` task's flags from deno.json, so the benchmark runs what users run. */
 export function gatewayRunFlags(): string[] {
-  const denoJson = JSON.parse(Deno.readTextFileSync(new URL("deno.json", ROOT)));
-  const words = String(denoJson.tasks.gateway).split(/\s+/);
-  return words.slice(words.indexOf("run"), words.indexOf("main.ts"));
+  return denoRunArgs("gateway");
 }
 
 /** Reads a child's stderr line by line until each matcher, in order, accepts a line. */
@@ -107,11 +106,7 @@ export async function startNats(): Promise<Child> {
 export async function startService(module: string, nats: string): Promise<Child> {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
-      "run",
-      "--allow-net",
-      "--allow-read",
-      "--allow-env",
-      "--allow-sys",
+      ...denoRunArgs("service"),
       new URL("src/cluster/service_runner.ts", ROOT).pathname,
       module,
       "--nats",

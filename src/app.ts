@@ -43,8 +43,32 @@ export function createDefaultRouter(embeddedServices = true): Router {
   return embeddedServices ? router.addService(chatService) : router;
 }
 
-/** A running gateway. Dispose it (or call `shutdown`) to stop it. */
-export class RunningGateway implements AsyncDisposable {
+/** A gateway running in this process, as a program that embeds it sees it. */
+export interface GatewayServer extends AsyncDisposable {
+  /**
+   * Resolves once every listener is up.
+   *
+   * @throws {TlsCertError} when the QUIC certificate or key file is unusable.
+   * @throws {ListenError} when the QUIC port cannot be bound.
+   */
+  readonly ready: Promise<void>;
+  /** The WebSocket listener's address, when enabled. */
+  readonly websocketAddr: Deno.NetAddr | undefined;
+  /** The QUIC listener's (UDP) address, once `ready` has resolved with QUIC enabled. */
+  readonly quicAddr: { hostname: string; port: number } | undefined;
+  /** The metrics listener's address, when enabled. */
+  readonly metricsAddr: Deno.NetAddr | undefined;
+  /** The `/health` report. */
+  health(): HealthReport;
+  /** Stops the gateway, giving sessions `graceMs` to close; safe to call twice. */
+  shutdown(graceMs?: number): Promise<void>;
+}
+
+/**
+ * A running gateway with its parts exposed (metrics, sessions, hub) for tests and tools. Dispose
+ * it (or call `shutdown`) to stop it.
+ */
+export class RunningGateway implements GatewayServer {
   /** Every counter the gateway keeps. */
   readonly metrics: GatewayMetrics;
   /** The live sessions. */

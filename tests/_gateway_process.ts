@@ -1,14 +1,11 @@
 /** Runs `main.ts` as a child process, the way operators run it, and reads its JSON logs. */
+import { denoRunArgs } from "../src/config/deno_run.ts";
 import { within } from "./_helpers.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
 /** The flags of the `gateway` task in deno.json, so tests run the gateway as users do. */
-const RUN_FLAGS: string[] = (() => {
-  const denoJson = JSON.parse(Deno.readTextFileSync(new URL("../deno.json", import.meta.url)));
-  const words = String(denoJson.tasks.gateway).split(/\s+/);
-  return words.slice(words.indexOf("run"), words.indexOf("main.ts"));
-})();
+const RUN_FLAGS: string[] = denoRunArgs("gateway");
 
 /** A gateway child process. */
 export class GatewayProcess implements AsyncDisposable {

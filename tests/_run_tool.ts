@@ -1,4 +1,5 @@
 /** Runs a tool under `tools/` as a subprocess, so tests see its real exit code and output. */
+import { denoRunArgs } from "../src/config/deno_run.ts";
 
 /** What a finished tool run printed and returned. */
 export interface ToolResult {
@@ -23,14 +24,7 @@ export async function runTool(
 ): Promise<ToolResult> {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
-      "run",
-      "--allow-net",
-      "--allow-read",
-      "--allow-env",
-      "--allow-run",
-      "--allow-sys",
-      "--unstable-net",
-      `--config=${new URL("deno.json", ROOT).pathname}`,
+      ...denoRunArgs(tool === "ws_client" ? "ws-client" : "load-test"),
       new URL(`tools/${tool}.ts`, ROOT).pathname,
       ...args,
     ],

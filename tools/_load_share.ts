@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { denoRunArgs } from "../src/config/deno_run.ts";
 import type { Connector } from "./_client_connection.ts";
 import { emptyCounters, type LoadCounters } from "./_load_counters.ts";
 import { type LoadPlan, LoadRunner } from "./_load_runner.ts";
@@ -56,17 +57,7 @@ function selfCommand(toolUrl: URL, args: string[]): { command: string; args: str
   if (Deno.build.standalone) return { command: Deno.execPath(), args };
   return {
     command: Deno.execPath(),
-    args: [
-      "run",
-      "--allow-net",
-      "--allow-read",
-      "--allow-env",
-      "--allow-sys",
-      "--unstable-net",
-      `--config=${decodeURIComponent(new URL("../deno.json", toolUrl).pathname)}`,
-      decodeURIComponent(toolUrl.pathname),
-      ...args,
-    ],
+    args: [...denoRunArgs("load-test"), decodeURIComponent(toolUrl.pathname), ...args],
   };
 }
 

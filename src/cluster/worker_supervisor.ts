@@ -11,6 +11,7 @@
  * @module
  */
 import type { GatewayConfig } from "../config/config.ts";
+import { denoRunArgs } from "../config/deno_run.ts";
 import type { Logger } from "../core/logger.ts";
 import { mergeWorkerMetrics } from "./metrics_merge.ts";
 import { ResilientServer } from "../transport/resilient_server.ts";
@@ -63,18 +64,6 @@ export class WorkerStartError extends Error {
     this.name = "WorkerStartError";
   }
 }
-
-/** Permission and runtime flags a worker runs with when this is not a compiled binary. */
-const WORKER_RUN_FLAGS = [
-  "run",
-  "--allow-net",
-  "--allow-read",
-  "--allow-env",
-  "--allow-sys",
-  "--unstable-net",
-  // The same V8 flag as the `gateway` task in deno.json (see README, "Benchmarks").
-  "--v8-flags=--max-semi-space-size=4",
-];
 
 /** One worker process. */
 class Worker {
@@ -160,7 +149,7 @@ export class WorkerSupervisor implements AsyncDisposable {
   #spawn(index: number): Worker {
     const command = Deno.build.standalone ? [Deno.execPath(), ...this.#options.args] : [
       Deno.execPath(),
-      ...WORKER_RUN_FLAGS,
+      ...denoRunArgs("gateway"),
       new URL("../../main.ts", import.meta.url).pathname,
       ...this.#options.args,
     ];

@@ -1,10 +1,15 @@
 /**
  * Gateway configuration: the zod schema is the single source of truth for every field, its
- * default and its bounds; the `GatewayConfig` type is inferred from it.
+ * default, its bounds and their reasons. The types, the JSON Schema for editors and the
+ * reference table in docs/operations.md are generated from it (`deno task gen-config`), and the
+ * schema is typed against the generated types, so they cannot drift apart.
  *
  * @module
  */
 import { z } from "zod";
+import type { GatewayConfig, GatewayConfigInput } from "./config_types.ts";
+
+export type { GatewayConfig, GatewayConfigInput };
 
 /** The config file used when neither `--config` nor `GATEWAY_CONFIG` names one. */
 export const DEFAULT_CONFIG_PATH = "config/gateway.json";
@@ -20,103 +25,124 @@ export const QUIC_ENGINES: readonly QuicEngineName[] = ["native", "matrixai"];
 
 const port = z.number().int().min(0).max(65535);
 const host = z.string().min(1);
+const urlPath = z.string().regex(/^\/[^\s?#]*$/, "must start with / and hold no spaces, ? or #");
 
 const sessionSchema = z.strictObject({
-  /** Seconds without an inbound frame before a session is closed (4000). At least 2 s so a
-   * client on a slow link has time to answer the ping sent at half the TTL. */
-  heartbeat_ttl_sec: z.number().int().min(2).max(86_400).default(60),
-  /** Seconds between sweeps. The sweep is O(sessions), so one per second is the floor. */
-  check_interval_sec: z.number().int().min(1).max(3_600).default(10),
-});
+  heartbeat_ttl_sec: z.number().int().min(2).max(86_400).default(60).describe(
+    "Close a session after this long with nothing received (4000). At least 2 s so a client on " +
+      "a slow link has time to answer the ping sent at half the TTL.",
+  ),
+  check_interval_sec: z.number().int().min(1).max(3_600).default(10).describe(
+    "How often idle sessions are swept; at most half of heartbeat_ttl_sec. The sweep is " +
+      "O(sessions), so one per second is the floor.",
+  ),
+}).describe("Sessions and heartbeats.");
 
 const websocketSchema = z.strictObject({
-  enabled: z.boolean().default(true),
-  host: host.default("0.0.0.0"),
-  port: port.default(8081),
-  /** The only path that upgrades; it must start with `/`. */
-  path: z.string().regex(/^\/[^\s?#]*$/, "must start with / and hold no spaces, ? or #")
-    .default("/ws"),
-  /** Sessions this listener holds at once; past it an upgrade gets 503. Bounded by the
-   * per-process open-files limit in practice, and at a million by the schema. */
-  max_connections: z.number().int().min(1).max(1_000_000).default(1000),
-  /** Browser origins allowed to upgrade; empty allows any (native clients send none). */
-  allowed_origins: z.array(z.string().min(1)).default([]),
-});
+  enabled: z.boolean().default(true).describe("Serve WebSocket."),
+  host: host.default("0.0.0.0").describe("Listen address."),
+  port: port.default(8081).describe("Listen port; 0 picks a free one (logged at start)."),
+  path: urlPath.default("/ws").describe(
+    "The only path that upgrades; others get 404, a plain GET 426.",
+  ),
+  max_connections: z.number().int().min(1).max(1_000_000).default(1000).describe(
+    "Sessions this listener holds at once; past it upgrades get HTTP 503. Bounded by the " +
+      "per-process open-files limit in practice.",
+  ),
+  allowed_origins: z.array(z.string().min(1)).default([]).describe(
+    "Browser Origins allowed to upgrade (403 otherwise); empty allows any. Requests without " +
+      "an Origin (native clients) are always allowed.",
+  ),
+}).describe("The WebSocket listener.");
 
 const protocolSchema = z.strictObject({
-  /** Largest inbound message in bytes, on every transport; larger closes the session with
-   * 1009. At least 64 so an envelope fits; at most 16 MiB because a message is buffered whole. */
-  max_message_bytes: z.number().int().min(64).max(16 * 1024 * 1024).default(64 * 1024),
-  /** Malformed or unknown messages a session may send before it is closed with 1008. */
-  max_protocol_errors: z.number().int().min(1).max(1_000_000).default(10),
-});
+  max_message_bytes: z.number().int().min(64).max(16 * 1024 * 1024).default(64 * 1024)
+    .describe(
+      "Largest inbound message on every transport; larger closes the session (1009). At least " +
+        "64 so an envelope fits; at most 16 MiB because a message is buffered whole.",
+    ),
+  max_protocol_errors: z.number().int().min(1).max(1_000_000).default(10).describe(
+    "Malformed or unknown messages a session may send before it is closed (1008).",
+  ),
+}).describe("Limits of the message protocol, on every transport.");
 
 const routingSchema = z.strictObject({
-  /** How long a request may wait for its service before the client gets `timeout`. A game
-   * client waiting longer than a minute for one answer has given up anyway. */
-  request_timeout_ms: z.number().int().min(1).max(60_000).default(5_000),
-  /** Run the bundled services (`chat`) inside the gateway. With NATS, turn this off and run
-   * them as service processes; routes the gateway does not serve itself go over NATS. */
-  embedded_services: z.boolean().default(true),
-});
+  request_timeout_ms: z.number().int().min(1).max(60_000).default(5_000).describe(
+    "A request unanswered this long gets `timeout`. A game client waiting longer than a " +
+      "minute for one answer has given up anyway.",
+  ),
+  embedded_services: z.boolean().default(true).describe(
+    "Run the bundled services (`chat`) inside the gateway. With NATS, turn this off and run " +
+      "them as service processes.",
+  ),
+}).describe("Requests to services.");
 
 const natsSchema = z.strictObject({
-  /** NATS server URLs, e.g. `nats://127.0.0.1:4222`. Empty: single-node (embedded) mode. */
   servers: z.array(z.string().regex(/^(nats|tls):\/\/[^\s]+$/, "must be a nats:// or tls:// URL"))
-    .default([]),
-  /** First token of every subject, so several clusters can share one NATS. */
+    .default([]).describe(
+      "NATS server URLs, e.g. nats://127.0.0.1:4222. Empty: single-node (embedded) mode.",
+    ),
   subject_prefix: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, "must be 1-32 letters, digits, _ or -")
-    .default("mmo"),
-  /** Wait between reconnect attempts while NATS is down. */
-  reconnect_wait_ms: z.number().int().min(10).max(60_000).default(500),
-});
+    .default("mmo").describe(
+      "First token of every subject, so several clusters can share one NATS.",
+    ),
+  reconnect_wait_ms: z.number().int().min(10).max(60_000).default(500).describe(
+    "Wait between reconnect attempts while NATS is down.",
+  ),
+}).describe("NATS, for scale-out (docs/cluster.md).");
 
 const clusterSchema = z.strictObject({
-  /** This gateway's id in the cluster; empty picks a random one at start. */
   node_id: z.string().regex(/^[A-Za-z0-9_-]{0,64}$/, "must be letters, digits, _ or -")
-    .default(""),
+    .default("").describe("This gateway's id in the cluster; empty picks a random one at start."),
   nats: natsSchema.prefault({}),
-  /** Gateway processes on this machine sharing the listen port (`--workers` overrides). One
-   * per core is the useful maximum; 64 bounds typos. */
-  workers: z.number().int().min(1).max(64).default(1),
-});
+  workers: z.number().int().min(1).max(64).default(1).describe(
+    "Gateway processes on this machine sharing the ports (`--workers` overrides). One per " +
+      "core is the useful maximum; 64 bounds typos.",
+  ),
+}).describe("Several gateway nodes and processes.");
 
 const quicSchema = z.strictObject({
-  /** Off by default: it needs `--unstable-net`, and without cert files it writes a development
-   * CA to disk, which a production node should not do unasked. */
-  enabled: z.boolean().default(false),
-  host: host.default("0.0.0.0"),
-  /** UDP port. */
-  port: port.default(8082),
-  /** Sessions this listener holds at once; past it a connection is closed at once with 4001.
-   * QUIC needs no file descriptor per connection, so only memory bounds it in practice. */
-  max_connections: z.number().int().min(1).max(1_000_000).default(1000),
-  /** `native` (Deno's quinn) or `matrixai` (quiche). native is the default: it measured 5x the
-   * round trips and 10x the handshakes per second here, and has datagrams (docs/quic.md). */
-  engine: z.enum(QUIC_ENGINES as [QuicEngineName, ...QuicEngineName[]]).default("native"),
-  /** ALPN protocol id clients must offer; 1–255 bytes of printable ASCII (RFC 7301). */
+  enabled: z.boolean().default(false).describe(
+    "Serve QUIC. Off by default: without cert files it writes a development CA to disk, which " +
+      "a production node should not do unasked.",
+  ),
+  host: host.default("0.0.0.0").describe("Listen address."),
+  port: port.default(8082).describe("UDP listen port."),
+  max_connections: z.number().int().min(1).max(1_000_000).default(1000).describe(
+    "Sessions this listener holds at once; past it a connection is closed at once (4001). QUIC " +
+      "needs no file descriptor per connection, so only memory bounds it.",
+  ),
+  engine: z.enum(QUIC_ENGINES as [QuicEngineName, ...QuicEngineName[]]).default("native")
+    .describe(
+      "native (Deno's quinn) or matrixai (quiche). native measured 5x the round trips and 10x " +
+        "the handshakes per second here, and has datagrams (docs/quic.md).",
+    ),
   alpn: z.string().regex(/^[\x21-\x7e]{1,255}$/, "must be 1-255 printable ASCII characters")
-    .default("mmo"),
-  /** Certificate chain (PEM, leaf first). Unset with `key_file`: a development CA is used. */
-  cert_file: z.string().min(1).optional(),
-  /** The certificate's private key (PEM, PKCS#8). */
-  key_file: z.string().min(1).optional(),
-  /** Where the development CA is kept (`ca.pem`, `ca-key.pem`) when no cert files are set;
-   * clients trust `ca.pem` from here. */
-  dev_ca_dir: z.string().min(1).default(".dev-certs"),
-  /** A connection with no packets at all for this long is dropped. At least 1 s so a lossy
-   * mobile link survives a few retransmissions; at most 10 min so dead peers are reaped. */
-  idle_timeout_ms: z.number().int().min(1_000).max(600_000).default(30_000),
-  /** QUIC PING after this much silence, keeping NAT mappings and the idle timer alive; 0 is
-   * off. Must be below idle_timeout_ms. QUIC keep-alives do not refresh the session: clients
-   * still send `ping` envelopes within the heartbeat TTL. */
-  keep_alive_interval_ms: z.number().int().min(0).max(300_000).default(10_000),
-  /** Accept and send QUIC datagrams (unreliable messages) where the engine supports them. */
-  datagrams: z.boolean().default(true),
-  /** How long a closing connection waits for the client to read its last frames before the
-   * CONNECTION_CLOSE (which discards unread data). At most 5 s so shutdown stays bounded. */
-  close_linger_ms: z.number().int().min(0).max(5_000).default(250),
-}).superRefine((quic, ctx) => {
+    .default("mmo").describe("ALPN protocol id clients must offer (RFC 7301)."),
+  cert_file: z.string().min(1).optional().describe(
+    "Certificate chain (PEM, leaf first). Unset with key_file: a development CA is used.",
+  ),
+  key_file: z.string().min(1).optional().describe("The certificate's private key (PEM, PKCS#8)."),
+  dev_ca_dir: z.string().min(1).default(".dev-certs").describe(
+    "Where the development CA is kept (ca.pem, ca-key.pem) when no cert files are set; clients " +
+      "trust ca.pem from here.",
+  ),
+  idle_timeout_ms: z.number().int().min(1_000).max(600_000).default(30_000).describe(
+    "A connection with no packets at all for this long is dropped. At least 1 s so a lossy " +
+      "mobile link survives a few retransmissions; at most 10 min so dead peers are reaped.",
+  ),
+  keep_alive_interval_ms: z.number().int().min(0).max(300_000).default(10_000).describe(
+    "QUIC PING after this much silence, keeping NAT mappings and the idle timer alive; 0 is " +
+      "off. Below idle_timeout_ms. Does not refresh the session: clients still send pings.",
+  ),
+  datagrams: z.boolean().default(true).describe(
+    "Accept and send QUIC datagrams (unreliable messages) where the engine supports them.",
+  ),
+  close_linger_ms: z.number().int().min(0).max(5_000).default(250).describe(
+    "How long a closing connection waits for the client to read its last frames before the " +
+      "CONNECTION_CLOSE. At most 5 s so shutdown stays bounded.",
+  ),
+}).describe("The QUIC listener (docs/quic.md).").superRefine((quic, ctx) => {
   if ((quic.cert_file === undefined) !== (quic.key_file === undefined)) {
     ctx.addIssue({
       code: "custom",
@@ -134,24 +160,33 @@ const quicSchema = z.strictObject({
 });
 
 const metricsSchema = z.strictObject({
-  enabled: z.boolean().default(true),
-  host: host.default("0.0.0.0"),
-  port: port.default(9090),
-  path: z.string().regex(/^\/[^\s?#]*$/, "must start with / and hold no spaces, ? or #")
-    .default("/metrics"),
-});
+  enabled: z.boolean().default(true).describe("Serve metrics and health."),
+  host: host.default("0.0.0.0").describe("Listen address."),
+  port: port.default(9090).describe("Listen port; must differ from websocket.port."),
+  path: urlPath.default("/metrics").describe("The Prometheus endpoint."),
+}).describe("Prometheus metrics and health checks.");
 
 const shutdownSchema = z.strictObject({
-  /** Seconds SIGINT/SIGTERM waits for sessions to close before exiting anyway. */
-  grace_sec: z.number().min(0).max(600).default(10),
-});
+  grace_sec: z.number().min(0).max(600).default(10).describe(
+    "How long SIGINT/SIGTERM waits for sessions to close before exiting anyway.",
+  ),
+}).describe("Graceful shutdown.");
 
 const logSchema = z.strictObject({
-  level: z.enum(["debug", "info", "warn", "error"]).default("info"),
-});
+  level: z.enum(["debug", "info", "warn", "error"]).default("info").describe(
+    "Log threshold; debug logs every session open and close and every protocol error.",
+  ),
+}).describe("Logs (JSON lines on stderr).");
 
-/** Schema of the whole config file; every field has a default, so `{}` is a valid file. */
-export const gatewayConfigSchema = z.strictObject({
+/**
+ * Schema of the whole config file; every field has a default, so `{}` is a valid file. The
+ * public types (`config_types.ts`), `config/gateway.schema.json` and the config reference in
+ * docs/operations.md are generated from it (`deno task gen-config`).
+ */
+export const gatewayConfigSchema: z.ZodType<GatewayConfig, GatewayConfigInput> = z.strictObject({
+  $schema: z.string().optional().describe(
+    "The JSON Schema this file follows, for editors; ignored by the gateway.",
+  ),
   session: sessionSchema.prefault({}),
   protocol: protocolSchema.prefault({}),
   routing: routingSchema.prefault({}),
@@ -192,12 +227,6 @@ export const gatewayConfigSchema = z.strictObject({
 export function websocketIdleTimeoutSec(session: GatewayConfig["session"]): number {
   return session.heartbeat_ttl_sec + session.check_interval_sec + 1;
 }
-
-/** The validated gateway configuration, with every default filled in. */
-export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;
-
-/** Input accepted by {@linkcode parseConfig}: any subset of the fields. */
-export type GatewayConfigInput = z.input<typeof gatewayConfigSchema>;
 
 /** A config file that cannot be read or does not validate; the message names file and field. */
 export class ConfigError extends Error {

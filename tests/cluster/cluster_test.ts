@@ -1,3 +1,4 @@
+import { denoRunArgs } from "../../src/config/deno_run.ts";
 import assert from "node:assert/strict";
 import type { RunningGateway } from "../../src/app.ts";
 import { startGateway } from "../../src/app.ts";
@@ -26,7 +27,15 @@ function node(nats: string): RunningGateway {
 /** Starts the service process and waits until it serves. */
 async function serviceProcess(nats: string): Promise<Deno.ChildProcess> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", RUNNER, SERVICE_MODULE, "--nats", nats, "--reconnect-wait-ms", "100"],
+    args: [
+      ...denoRunArgs("service"),
+      RUNNER,
+      SERVICE_MODULE,
+      "--nats",
+      nats,
+      "--reconnect-wait-ms",
+      "100",
+    ],
     stdin: "null",
     stdout: "null",
     stderr: "piped",

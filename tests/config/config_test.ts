@@ -117,11 +117,3 @@ Deno.test("loadConfig falls back to built-in defaults only when the file is opti
   assert.equal(optional.config.websocket.port, 8081);
   await assert.rejects(loadConfig(missing, true), ConfigError);
 });
-
-Deno.test("config/gateway.json spells out exactly the built-in defaults", async () => {
-  const shipped = await loadConfig(
-    new URL("../../config/gateway.json", import.meta.url).pathname,
-    true,
-  );
-  assert.deepEqual(shipped.config, parseConfig({}));
-});

@@ -1,3 +1,4 @@
+import { denoRunArgs } from "../../src/config/deno_run.ts";
 import assert from "node:assert/strict";
 import { createDevTls, loadTlsFiles, TlsCertError } from "../../src/transport/tls_certs.ts";
 
@@ -73,13 +74,7 @@ Deno.test("the gateway exits 2 naming the file when the QUIC certificate is unus
     );
     const output = await new Deno.Command(Deno.execPath(), {
       args: [
-        "run",
-        "--allow-net",
-        "--allow-read",
-        "--allow-env",
-        "--allow-sys",
-        "--allow-ffi",
-        "--unstable-net",
+        ...denoRunArgs("gateway"),
         new URL("../../main.ts", import.meta.url).pathname,
         "--config",
         `${dir}/gateway.json`,

@@ -1,0 +1,199 @@
+/**
+ * The gateway configuration's types, generated from the zod schema in `config.ts` by
+ * `deno task gen-config`: do not edit by hand.
+ *
+ * @module
+ */
+
+/** The validated gateway configuration, with every default filled in. */
+export interface GatewayConfig {
+  /** The JSON Schema this file follows, for editors; ignored by the gateway. */
+  $schema?: string;
+  /** Sessions and heartbeats. */
+  session: SessionConfig;
+  /** Limits of the message protocol, on every transport. */
+  protocol: ProtocolConfig;
+  /** Requests to services. */
+  routing: RoutingConfig;
+  /** Several gateway nodes and processes. */
+  cluster: ClusterConfig;
+  /** The WebSocket listener. */
+  websocket: WebsocketConfig;
+  /** The QUIC listener (docs/quic.md). */
+  quic: QuicConfig;
+  /** Prometheus metrics and health checks. */
+  metrics: MetricsConfig;
+  /** Graceful shutdown. */
+  shutdown: ShutdownConfig;
+  /** Logs (JSON lines on stderr). */
+  log: LogConfig;
+}
+
+/** The `session` section: Sessions and heartbeats. */
+export interface SessionConfig {
+  /**
+   * Close a session after this long with nothing received (4000). At least 2 s so a client on a
+   * slow link has time to answer the ping sent at half the TTL.
+   */
+  heartbeat_ttl_sec: number;
+  /**
+   * How often idle sessions are swept; at most half of heartbeat_ttl_sec. The sweep is O(sessions),
+   * so one per second is the floor.
+   */
+  check_interval_sec: number;
+}
+
+/** The `protocol` section: Limits of the message protocol, on every transport. */
+export interface ProtocolConfig {
+  /**
+   * Largest inbound message on every transport; larger closes the session (1009). At least 64 so an
+   * envelope fits; at most 16 MiB because a message is buffered whole.
+   */
+  max_message_bytes: number;
+  /** Malformed or unknown messages a session may send before it is closed (1008). */
+  max_protocol_errors: number;
+}
+
+/** The `routing` section: Requests to services. */
+export interface RoutingConfig {
+  /**
+   * A request unanswered this long gets `timeout`. A game client waiting longer than a minute for
+   * one answer has given up anyway.
+   */
+  request_timeout_ms: number;
+  /**
+   * Run the bundled services (`chat`) inside the gateway. With NATS, turn this off and run them as
+   * service processes.
+   */
+  embedded_services: boolean;
+}
+
+/** The `cluster` section: Several gateway nodes and processes. */
+export interface ClusterConfig {
+  /** This gateway's id in the cluster; empty picks a random one at start. */
+  node_id: string;
+  /** NATS, for scale-out (docs/cluster.md). */
+  nats: ClusterNatsConfig;
+  /**
+   * Gateway processes on this machine sharing the ports (`--workers` overrides). One per core is
+   * the useful maximum; 64 bounds typos.
+   */
+  workers: number;
+}
+
+/** The `cluster.nats` section: NATS, for scale-out (docs/cluster.md). */
+export interface ClusterNatsConfig {
+  /** NATS server URLs, e.g. nats://127.0.0.1:4222. Empty: single-node (embedded) mode. */
+  servers: string[];
+  /** First token of every subject, so several clusters can share one NATS. */
+  subject_prefix: string;
+  /** Wait between reconnect attempts while NATS is down. */
+  reconnect_wait_ms: number;
+}
+
+/** The `websocket` section: The WebSocket listener. */
+export interface WebsocketConfig {
+  /** Serve WebSocket. */
+  enabled: boolean;
+  /** Listen address. */
+  host: string;
+  /** Listen port; 0 picks a free one (logged at start). */
+  port: number;
+  /** The only path that upgrades; others get 404, a plain GET 426. */
+  path: string;
+  /**
+   * Sessions this listener holds at once; past it upgrades get HTTP 503. Bounded by the per-process
+   * open-files limit in practice.
+   */
+  max_connections: number;
+  /**
+   * Browser Origins allowed to upgrade (403 otherwise); empty allows any. Requests without an
+   * Origin (native clients) are always allowed.
+   */
+  allowed_origins: string[];
+}
+
+/** The `quic` section: The QUIC listener (docs/quic.md). */
+export interface QuicConfig {
+  /**
+   * Serve QUIC. Off by default: without cert files it writes a development CA to disk, which a
+   * production node should not do unasked.
+   */
+  enabled: boolean;
+  /** Listen address. */
+  host: string;
+  /** UDP listen port. */
+  port: number;
+  /**
+   * Sessions this listener holds at once; past it a connection is closed at once (4001). QUIC needs
+   * no file descriptor per connection, so only memory bounds it.
+   */
+  max_connections: number;
+  /**
+   * native (Deno's quinn) or matrixai (quiche). native measured 5x the round trips and 10x the
+   * handshakes per second here, and has datagrams (docs/quic.md).
+   */
+  engine: "native" | "matrixai";
+  /** ALPN protocol id clients must offer (RFC 7301). */
+  alpn: string;
+  /** Certificate chain (PEM, leaf first). Unset with key_file: a development CA is used. */
+  cert_file?: string;
+  /** The certificate's private key (PEM, PKCS#8). */
+  key_file?: string;
+  /**
+   * Where the development CA is kept (ca.pem, ca-key.pem) when no cert files are set; clients trust
+   * ca.pem from here.
+   */
+  dev_ca_dir: string;
+  /**
+   * A connection with no packets at all for this long is dropped. At least 1 s so a lossy mobile
+   * link survives a few retransmissions; at most 10 min so dead peers are reaped.
+   */
+  idle_timeout_ms: number;
+  /**
+   * QUIC PING after this much silence, keeping NAT mappings and the idle timer alive; 0 is off.
+   * Below idle_timeout_ms. Does not refresh the session: clients still send pings.
+   */
+  keep_alive_interval_ms: number;
+  /** Accept and send QUIC datagrams (unreliable messages) where the engine supports them. */
+  datagrams: boolean;
+  /**
+   * How long a closing connection waits for the client to read its last frames before the
+   * CONNECTION_CLOSE. At most 5 s so shutdown stays bounded.
+   */
+  close_linger_ms: number;
+}
+
+/** The `metrics` section: Prometheus metrics and health checks. */
+export interface MetricsConfig {
+  /** Serve metrics and health. */
+  enabled: boolean;
+  /** Listen address. */
+  host: string;
+  /** Listen port; must differ from websocket.port. */
+  port: number;
+  /** The Prometheus endpoint. */
+  path: string;
+}
+
+/** The `shutdown` section: Graceful shutdown. */
+export interface ShutdownConfig {
+  /** How long SIGINT/SIGTERM waits for sessions to close before exiting anyway. */
+  grace_sec: number;
+}
+
+/** The `log` section: Logs (JSON lines on stderr). */
+export interface LogConfig {
+  /** Log threshold; debug logs every session open and close and every protocol error. */
+  level: "debug" | "info" | "warn" | "error";
+}
+
+/** Makes every field of `T`, and of the objects it holds, optional. */
+export type DeepPartial<T> = {
+  [K in keyof T]?: T[K] extends readonly unknown[] ? T[K]
+    : T[K] extends object ? DeepPartial<T[K]>
+    : T[K];
+};
+
+/** A config as written in a file: any subset of the fields; the rest take their defaults. */
+export type GatewayConfigInput = DeepPartial<GatewayConfig>;
