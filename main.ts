@@ -9,6 +9,7 @@
 import { type RunningGateway, startGateway } from "./src/app.ts";
 import { intFlag, parseCliArgs, UsageError } from "./src/config/cli_args.ts";
 import {
+  checkWorkers,
   CONFIG_PATH_ENV,
   ConfigError,
   DEFAULT_CONFIG_PATH,
@@ -24,6 +25,8 @@ import {
 } from "./src/cluster/worker_supervisor.ts";
 import { installLastResortHandlers } from "./src/ops/last_resort.ts";
 import { TlsCertError } from "./src/transport/tls_certs.ts";
+import { TokenKeyError, type TokenVerifier } from "./src/core/token_verifier.ts";
+import { JwtVerifier } from "./src/core/token_verifier_jwt.ts";
 
 const USAGE = `Usage: deno task gateway [--config <file>] [--workers <n>]
 
@@ -80,6 +83,18 @@ export async function main(args: string[]): Promise<number> {
     logger.info("config loaded", { file: loaded.fromFile ? path : "(built-in defaults)" });
   }
   const workerCount = workers || config.cluster.workers;
+  // Keys are loaded before anything starts: an unusable one is a config error (exit 2).
+  let tokenVerifier: TokenVerifier | undefined;
+  try {
+    if (!assignment) checkWorkers(config, workerCount, path);
+    if (config.auth.mode === "jwt") tokenVerifier = await JwtVerifier.load(config.auth.jwt);
+  } catch (error) {
+    if (!(error instanceof ConfigError || error instanceof TokenKeyError)) throw error;
+    console.error(
+      error instanceof TokenKeyError ? new ConfigError(path, error.message).message : error.message,
+    );
+    return 2;
+  }
   let uncaught = 0;
   installLastResortHandlers(logger, () => {
     uncaught++;
@@ -96,7 +111,11 @@ export async function main(args: string[]): Promise<number> {
       running = { shutdown: () => supervisor.shutdown() };
       await supervisor.start();
     } else {
-      gateway = startGateway(config, { logger, reusePort: assignment !== undefined });
+      gateway = startGateway(config, {
+        logger,
+        reusePort: assignment !== undefined,
+        tokenVerifier,
+      });
       running = gateway;
       await gateway.ready;
     }

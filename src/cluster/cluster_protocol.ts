@@ -9,6 +9,10 @@
  * - `P.svc.<service>.<method>`: a request or notify; service instances share it through the
  *   queue group `P.svc.<service>`.
  * - `P.node.<node id>`: session changes a remote service makes (join, leave, bind user, data).
+ * - `P.auth.login`: logins every node announces, for `auth.duplicate_login`; the body is a
+ *   JSON array of {@linkcode LoginTuple}s.
+ * - `P.auth.query`: a `reject_new` login asks every node for a session of its user; the body is
+ *   one {@linkcode LoginTuple}, a node holding the user answers with its own.
  *
  * @module
  */
@@ -46,7 +50,18 @@ export class Subjects {
   node(nodeId: string): string {
     return `${this.prefix}.node.${nodeId}`;
   }
+  /** Where logins are announced to every node. */
+  get logins(): string {
+    return `${this.prefix}.auth.login`;
+  }
+  /** Where a `reject_new` login asks every node about its user. */
+  get loginQuery(): string {
+    return `${this.prefix}.auth.query`;
+  }
 }
+
+/** A login as it travels between nodes: user, session, and the two parts of its stamp. */
+export type LoginTuple = [user: string, session: string, wall: number, counter: number];
 
 /** A request or notify as it travels to a service process. */
 export interface ServiceCall {
@@ -58,6 +73,8 @@ export interface ServiceCall {
   session: string;
   /** Its user, if bound. */
   user?: string;
+  /** Its verified token's claims (`auth.mode: "jwt"`). */
+  claims?: Readonly<Record<string, unknown>>;
   /** A snapshot of its session data. */
   sessionData: Record<string, unknown>;
   /** The envelope's `data`. */

@@ -12,6 +12,13 @@ import type { GatewayConfig } from "../config/config.ts";
 import type { Hub } from "../services/hub.ts";
 import type { ClusterState } from "../ops/metrics.ts";
 import type { Logger } from "../core/logger.ts";
+import type {
+  DuplicatePolicy,
+  LoginEvictedHandler,
+  LoginRegistry,
+} from "../core/login_registry.ts";
+import { LocalLoginRegistry } from "../core/login_registry_local.ts";
+import { NatsLoginRegistry } from "./login_registry_nats.ts";
 import { NatsLink } from "./nats_link.ts";
 import type { Router } from "../services/router.ts";
 import type { ServiceHost } from "../core/service_host.ts";
@@ -27,6 +34,8 @@ export interface Routing extends AsyncDisposable {
   readonly broker: Broker;
   /** Present in cluster mode. */
   readonly cluster: ClusterState | undefined;
+  /** One session per user (on this node, or on every node over NATS); when asked for. */
+  readonly logins: LoginRegistry | undefined;
 }
 
 /** What {@linkcode createRouting} needs from the rest of the gateway. */
@@ -39,6 +48,8 @@ export interface RoutingParts {
   router: Router;
   /** Logger for NATS state changes. */
   logger: Logger;
+  /** Keep one session per user with this policy, ending the losers with `evict`. */
+  logins?: { policy: DuplicatePolicy; evict: LoginEvictedHandler };
 }
 
 /** Builds embedded or NATS routing from `config.cluster`. */
@@ -52,6 +63,7 @@ export function createRouting(config: GatewayConfig, parts: RoutingParts): Routi
       services,
       broker,
       cluster: undefined,
+      logins: parts.logins && new LocalLoginRegistry(parts.logins),
       [Symbol.asyncDispose]: () => Promise.resolve(),
     };
   }
@@ -65,7 +77,16 @@ export function createRouting(config: GatewayConfig, parts: RoutingParts): Routi
     onConnection: (connection) => {
       broker.subscribe(connection);
       services.subscribe(connection);
+      logins?.subscribe(connection);
     },
+    onReconnected: () => logins?.reconnected(),
+  });
+  const logins = parts.logins && new NatsLoginRegistry({
+    ...parts.logins,
+    link,
+    subjects,
+    waitMs: config.auth.duplicate_wait_ms,
+    logger,
   });
   const broker = new NatsBroker(hub, link, subjects, logger);
   const services = new NatsServiceHost({
@@ -83,6 +104,7 @@ export function createRouting(config: GatewayConfig, parts: RoutingParts): Routi
   return {
     services,
     broker,
+    logins,
     cluster: {
       nodeId,
       get natsConnected() {
@@ -98,6 +120,7 @@ export function createRouting(config: GatewayConfig, parts: RoutingParts): Routi
     async [Symbol.asyncDispose]() {
       await services[Symbol.asyncDispose]();
       await broker[Symbol.asyncDispose]();
+      await logins?.[Symbol.asyncDispose]();
       await link.close();
     },
   };

@@ -21,12 +21,13 @@ import {
 } from "./cluster_protocol.ts";
 import { Logger } from "../core/logger.ts";
 import { encodePush } from "../core/protocol.ts";
-import type {
-  GroupPushOptions,
-  PushOptions,
-  Service,
-  ServiceContext,
-  SessionData,
+import {
+  checkUserChangeable,
+  type GroupPushOptions,
+  type PushOptions,
+  type Service,
+  type ServiceContext,
+  type SessionData,
 } from "../core/service.ts";
 
 const encoder = new TextEncoder();
@@ -61,6 +62,9 @@ class RemoteContext implements ServiceContext {
   get userId(): string | undefined {
     return this.#userId;
   }
+  get claims(): Readonly<Record<string, unknown>> | undefined {
+    return this.#call.claims;
+  }
   #change(change: SessionChange): void {
     this.#nc.publish(this.#subjects.node(this.#call.node), encodeJson(change));
   }
@@ -81,6 +85,7 @@ class RemoteContext implements ServiceContext {
     this.#nc.publish(this.#subjects.push, encoder.encode(push.text), { headers: h });
   }
   setUser(userId: string): void {
+    checkUserChangeable(this.#call.claims);
     this.#userId = userId;
     this.#change({ op: "user", session: this.#call.session, user: userId });
   }
