@@ -40,7 +40,7 @@ export class DeadlineWheel<T> implements Disposable {
   readonly #timers: TimerSource;
   readonly #tickOf = new Map<T, number>();
   readonly #slots = new Map<number, Set<T>>();
-  /** Ticks with a slot, as a binary min-heap; a tick whose slot emptied stays until it fires. */
+  /** Ticks with a slot, as a binary min-heap; a tick whose slot emptied leaves it lazily. */
   readonly #heap: number[] = [];
   #armedTick = Infinity;
   #cancel: (() => void) | undefined;
@@ -113,6 +113,8 @@ export class DeadlineWheel<T> implements Disposable {
     this.#cancel?.();
     this.#cancel = undefined;
     this.#armedTick = Infinity;
+    // Ticks whose items all moved or left need no timer.
+    while (this.#heap.length > 0 && !this.#slots.has(this.#heap[0])) this.#pop();
     if (this.#stopped || this.#heap.length === 0) return;
     const tick = this.#heap[0];
     this.#armedTick = tick;
