@@ -74,14 +74,6 @@ export async function main(args: string[]): Promise<number> {
   let gateway: RunningGateway | undefined;
   const assignment = readWorkerAssignment();
   const config = assignment ? workerConfig(loaded.config, assignment) : loaded.config;
-  const logger = new Logger(
-    config.log.level,
-    undefined,
-    assignment ? { worker: assignment.index } : {},
-  );
-  if (!assignment) {
-    logger.info("config loaded", { file: loaded.fromFile ? path : "(built-in defaults)" });
-  }
   const workerCount = workers || config.cluster.workers;
   // Keys are loaded before anything starts: an unusable one is a config error (exit 2).
   let tokenVerifier: TokenVerifier | undefined;
@@ -94,6 +86,14 @@ export async function main(args: string[]): Promise<number> {
       error instanceof TokenKeyError ? new ConfigError(path, error.message).message : error.message,
     );
     return 2;
+  }
+  const logger = new Logger(
+    config.log.level,
+    undefined,
+    assignment ? { worker: assignment.index } : {},
+  );
+  if (!assignment) {
+    logger.info("config loaded", { file: loaded.fromFile ? path : "(built-in defaults)" });
   }
   let uncaught = 0;
   installLastResortHandlers(logger, () => {
