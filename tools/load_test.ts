@@ -18,6 +18,17 @@ import { runWorker } from "./_load_worker.ts";
 import { CONNECTORS } from "./_connect.ts";
 import { LatencyHistogram } from "./_latency_histogram.ts";
 import {
+  MINT_OPTIONS,
+  MINT_USAGE,
+  mintTokens,
+  readToken,
+  TOKEN_OPTIONS,
+  TOKEN_USAGE,
+  type TokenSource,
+  withAuth,
+} from "./_auth.ts";
+import type { Connector } from "./_client_connection.ts";
+import {
   describeTarget,
   parseTarget,
   type Target,
@@ -43,6 +54,8 @@ ${TARGET_USAGE}
   -procs <n>            client processes; with a 127.x or localhost target, process i connects
                         from 127.0.0.<i+1> (default 1)
   -max-errors <n>       errors tolerated before the run fails and stops (default 0)
+${TOKEN_USAGE}
+${MINT_USAGE}
   -json                 print the report as JSON on stdout
   -h, -help             show this help
 
@@ -56,6 +69,8 @@ const PLAIN_EVERY_TICKS = 5;
 
 const OPTIONS = {
   ...TARGET_OPTIONS,
+  ...TOKEN_OPTIONS,
+  ...MINT_OPTIONS,
   conn: { type: "string" },
   msg: { type: "string" },
   interval: { type: "string" },
@@ -76,6 +91,10 @@ interface Flags {
   settings: LoadSettings;
   worker: string | undefined;
   json: boolean;
+  /** The auth flags as given, passed on to workers. */
+  authArgs: string[];
+  /** Tokens to log each session in with; none without auth flags. */
+  tokens: TokenSource | undefined;
 }
 
 async function parseFlags(args: string[]): Promise<Flags | "help"> {
@@ -92,7 +111,22 @@ async function parseFlags(args: string[]): Promise<Flags | "help"> {
   }
   if (procs > conn) throw new UsageError(`--procs ${procs} is more than --conn ${conn}`);
   const loopback = /^127\.\d+\.\d+\.\d+$|^localhost$/.test(target.hostname);
+  const secretEnv = f["jwt-secret-env"];
+  const token = await readToken(f);
+  if (token !== undefined && secretEnv !== undefined) {
+    throw new UsageError("Give --token (or --token-file) or --jwt-secret-env, not both");
+  }
   return {
+    authArgs: [
+      ...(f.token === undefined ? [] : [`--token=${f.token}`]),
+      ...(f["token-file"] === undefined ? [] : [`--token-file=${f["token-file"]}`]),
+      ...(secretEnv === undefined ? [] : [`--jwt-secret-env=${secretEnv}`]),
+    ],
+    tokens: secretEnv !== undefined
+      ? mintTokens(secretEnv)
+      : token === undefined
+      ? undefined
+      : () => Promise.resolve(token),
     target,
     caFile: f.ca,
     json: f.json ?? false,
@@ -147,6 +181,12 @@ function workerArgs(s: LoadSettings, target: Target, conn: number, source: strin
   ];
 }
 
+/** The transport's connector; with auth flags, one that logs every session in first. */
+function connector(flags: Flags): Connector {
+  const connect = CONNECTORS[flags.target.transport];
+  return flags.tokens ? withAuth(connect, flags.tokens) : connect;
+}
+
 /** Live progress on stderr: a rewritten line on a terminal, a plain line now and then if not. */
 class Progress {
   readonly #tty = Deno.stderr.isTerminal();
@@ -180,10 +220,13 @@ async function coordinate(flags: Flags): Promise<number> {
   for (let i = 0; i < s.procs; i++) {
     const conn = Math.floor(s.conn / s.procs) + (i < s.conn % s.procs ? 1 : 0);
     shares.push(
-      s.procs === 1 ? runLocalShare(planFor(target, s, conn), CONNECTORS[target.transport]) : (
+      s.procs === 1 ? runLocalShare(planFor(target, s, conn), connector(flags)) : (
         spawnWorkerShare(
           new URL(import.meta.url),
-          workerArgs(s, target, conn, s.source_addresses[i] ?? "", flags.caFile),
+          [
+            ...workerArgs(s, target, conn, s.source_addresses[i] ?? "", flags.caFile),
+            ...flags.authArgs,
+          ],
         )
       ),
     );
@@ -282,7 +325,7 @@ export async function main(args: string[]): Promise<number> {
     const conn = flags.settings.conn;
     await runWorker(
       planFor(flags.target, flags.settings, conn, flags.worker),
-      CONNECTORS[flags.target.transport],
+      connector(flags),
     );
     return 0;
   }
