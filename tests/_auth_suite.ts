@@ -172,16 +172,16 @@ export function runAuthTests(harness: TransportHarness): void {
   });
 
   test("a refresh within the leeway after exp keeps the session; an expired one ends it", async () => {
-    const config = hmacAuth({ expiry_notice_sec: 1 }, { leeway_sec: 2 });
+    const config = hmacAuth({ expiry_notice_sec: 1 }, { leeway_sec: 1 });
     await withAuthGateway(harness, config, async (gateway) => {
       const client = await harness.connect(gateway);
       assert.equal((await auth(client, await hmacToken({ expSec: 1 }))).type, "response");
-      const expMs = [...gateway.sessions.values()][0].tokenExpiresAt - 2_000;
+      const expMs = [...gateway.sessions.values()][0].tokenExpiresAt - 1_000;
       await new Promise((resolve) => setTimeout(resolve, Math.max(0, expMs - Date.now()) + 300));
       // Past exp, within the leeway: the token's push came, the session is still up.
       assert.equal(JSON.parse(await client.next(1_000)).route, "auth.expiring");
       assert.equal((await auth(client, await hmacToken({ expSec: 60 }), 2)).type, "response");
-      await new Promise((resolve) => setTimeout(resolve, Math.max(0, expMs + 2_300 - Date.now())));
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, expMs + 1_300 - Date.now())));
       assert.equal((await send(client, { type: "ping", id: 3 })).type, "pong");
       const late = await auth(client, await hmacToken({ expSec: -10 }), 4);
       assert.deepEqual([late.code, late.message], [
