@@ -99,6 +99,11 @@ const clusterSchema = z.strictObject({
     "Gateway processes on this machine sharing the ports (`--workers` overrides). One per " +
       "core is the useful maximum; 64 bounds typos.",
   ),
+  worker_start_timeout_sec: z.number().int().min(1).max(600).default(30).describe(
+    "How long the `--workers` supervisor waits for each worker to report ready before it " +
+      "gives up and names the worker. At least 1 s, as a worker needs a few hundred ms to " +
+      "load; at most 10 min, so a hung start is noticed.",
+  ),
 }).describe("Several gateway nodes and processes.");
 
 const quicSchema = z.strictObject({

@@ -79,6 +79,12 @@ export interface ClusterConfig {
    * the useful maximum; 64 bounds typos.
    */
   workers: number;
+  /**
+   * How long the `--workers` supervisor waits for each worker to report ready before it gives up
+   * and names the worker. At least 1 s, as a worker needs a few hundred ms to load; at most 10 min,
+   * so a hung start is noticed.
+   */
+  worker_start_timeout_sec: number;
 }
 
 /** The `cluster.nats` section: NATS, for scale-out (docs/cluster.md). */
