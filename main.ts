@@ -1,8 +1,9 @@
 /**
  * The gateway's entry point: read flags and config, start, wait for a signal, stop.
  *
- * Exit status: 0 after a clean shutdown, 1 when a listener cannot bind, 2 for bad flags, a
- * bad config file or an unusable TLS certificate or key file.
+ * Exit status: 0 after a clean shutdown, 1 when a listener cannot bind or (`--workers`) a
+ * worker fails to start, 2 for bad flags, a bad config file or an unusable TLS certificate or
+ * key file.
  *
  * @module
  */
@@ -22,6 +23,7 @@ import {
   WorkerStartError,
   WorkerSupervisor,
 } from "./src/cluster/worker_supervisor.ts";
+import { sendToSupervisor, WorkerChannelError } from "./src/cluster/worker_channel.ts";
 import { installLastResortHandlers } from "./src/ops/last_resort.ts";
 import { TlsCertError } from "./src/transport/tls_certs.ts";
 
@@ -99,11 +101,19 @@ export async function main(args: string[]): Promise<number> {
       gateway = startGateway(config, { logger, reusePort: assignment !== undefined });
       running = gateway;
       await gateway.ready;
+      if (assignment) {
+        sendToSupervisor({
+          type: "ready",
+          worker: assignment.index,
+          websocket_port: gateway.websocketAddr?.port ?? null,
+          metrics_port: gateway.metricsAddr!.port,
+        });
+      }
     }
   } catch (error) {
     if (
       !(error instanceof ListenError || error instanceof TlsCertError ||
-        error instanceof WorkerStartError)
+        error instanceof WorkerStartError || error instanceof WorkerChannelError)
     ) throw error;
     logger.error(error.message);
     await gateway?.shutdown(0);
