@@ -17,7 +17,10 @@ function node(nats: string): RunningGateway {
       websocket: { host: "127.0.0.1", port: 0 },
       metrics: { host: "127.0.0.1", port: 0 },
       routing: { embedded_services: false, request_timeout_ms: 2_000 },
-      cluster: { nats: { servers: [nats], reconnect_wait_ms: 100 } },
+      cluster: {
+        nats: { servers: [nats], reconnect_wait_ms: 100 },
+        registry: { announce_interval_ms: 200, instance_ttl_ms: 1_000 },
+      },
     }),
     // Quiet: the test provokes handler failures on purpose.
     { logger: new Logger("error", () => {}) },
@@ -35,6 +38,8 @@ async function serviceProcess(nats: string): Promise<Deno.ChildProcess> {
       nats,
       "--reconnect-wait-ms",
       "100",
+      "--announce-interval-ms",
+      "200",
     ],
     stdin: "null",
     stdout: "null",
@@ -75,9 +80,9 @@ Deno.test({
     const players: Player[] = [];
     try {
       await waitFor(
-        () => a.health().cluster?.nats === "connected" && b.health().cluster?.nats === "connected",
+        () => a.registry!.complete && b.registry!.complete,
         5_000,
-        "both nodes on NATS",
+        "both nodes' cluster registries",
       );
       const ann = await Player.connect(a);
       const bob = await Player.connect(b);
@@ -118,7 +123,7 @@ Deno.test({
         "The request could not be handled",
       ]);
       assert.equal((await ann.request("account.nope")).code, "unknown_route");
-      assert.equal((await ann.request("nosuch.service")).code, "service_unavailable");
+      assert.equal((await ann.request("nosuch.service")).code, "unknown_route");
 
       // NATS dies: sessions stay, routed requests fail fast, health and metrics say so.
       await nats.kill();
