@@ -269,18 +269,22 @@ export class ClusterRegistry {
     const names = Object.keys(announcement.services);
     const newServices = names.filter((name) => !this.#services.has(name)).length;
     const newRoutes = routes.filter((route) => !this.#routes.has(route)).length;
-    const keep = new Set(names);
-    if (this.#services.size + newServices > this.#options.maxServices) {
-      this.#forgetServices(this.#services.size + newServices - this.#options.maxServices, keep);
-      if (this.#services.size + newServices > this.#options.maxServices) {
-        return this.#reject("services_full", `${this.#options.maxServices} services held`);
-      }
+    // Room is made only when it suffices, so a refused flood forgets nothing.
+    const serviceExcess = this.#services.size + newServices - this.#options.maxServices;
+    const orphanServices = serviceExcess > 0 ? this.#orphanServices(new Set(names)) : [];
+    if (orphanServices.length < serviceExcess) {
+      return this.#reject("services_full", `${this.#options.maxServices} services held`);
     }
-    if (this.#routes.size + newRoutes > this.#options.maxRoutes) {
-      this.#forgetRoutes(this.#routes.size + newRoutes - this.#options.maxRoutes, new Set(routes));
-      if (this.#routes.size + newRoutes > this.#options.maxRoutes) {
-        return this.#reject("routes_full", `${this.#options.maxRoutes} routes held`);
-      }
+    const goingServices = orphanServices.slice(0, Math.max(serviceExcess, 0));
+    const forgottenRoutes = goingServices.reduce((sum, service) => sum + service.routes.size, 0);
+    const routeExcess = this.#routes.size - forgottenRoutes + newRoutes - this.#options.maxRoutes;
+    const orphanRoutes = routeExcess > 0 ? this.#orphanRoutes(new Set(routes), goingServices) : [];
+    if (orphanRoutes.length < routeExcess) {
+      return this.#reject("routes_full", `${this.#options.maxRoutes} routes held`);
+    }
+    for (const service of goingServices) this.#forgetService(service);
+    for (const [key, route] of orphanRoutes.slice(0, Math.max(routeExcess, 0))) {
+      this.#forgetRoute(key, route);
     }
     if (existing) this.#detach(existing.announcement, now);
     const instance: Instance = { announcement, signature, lastSeen: now, self };
@@ -330,30 +334,34 @@ export class ClusterRegistry {
     }
   }
 
-  /** Forgets up to `count` services no one serves, longest orphaned first, except `keep`. */
-  #forgetServices(count: number, keep: Set<string>): void {
-    const orphans = [...this.#services.values()]
+  /** Services no one serves, longest orphaned first, except those in `keep`. */
+  #orphanServices(keep: Set<string>): ServiceEntry[] {
+    return [...this.#services.values()]
       .filter((service) => service.holders === 0 && !keep.has(service.name))
-      .sort((a, b) => a.orphanedAt - b.orphanedAt)
-      .slice(0, count);
-    for (const service of orphans) {
-      for (const route of service.routes) this.#routes.delete(route);
-      this.#services.delete(service.name);
-    }
+      .sort((a, b) => a.orphanedAt - b.orphanedAt);
   }
 
-  /** Forgets up to `count` routes no one serves, longest orphaned first, except `keep`. */
-  #forgetRoutes(count: number, keep: Set<string>): void {
-    const orphans = [...this.#routes.entries()]
-      .filter(([key, route]) => route.holders === 0 && !keep.has(key))
-      .sort(([, a], [, b]) => a.orphanedAt - b.orphanedAt)
-      .slice(0, count);
-    for (const [key, route] of orphans) {
-      this.#routes.delete(key);
-      route.service.routes.delete(key);
-      if (route.service.routes.size === 0 && route.service.holders === 0) {
-        this.#services.delete(route.service.name);
-      }
+  /**
+   * Routes no one serves, longest orphaned first, except those in `keep` and those of the
+   * services about to be forgotten with theirs.
+   */
+  #orphanRoutes(keep: Set<string>, services: ServiceEntry[]): [string, RouteEntry][] {
+    const going = new Set(services);
+    return [...this.#routes.entries()]
+      .filter(([key, route]) => route.holders === 0 && !keep.has(key) && !going.has(route.service))
+      .sort(([, a], [, b]) => a.orphanedAt - b.orphanedAt);
+  }
+
+  #forgetService(service: ServiceEntry): void {
+    for (const route of service.routes) this.#routes.delete(route);
+    this.#services.delete(service.name);
+  }
+
+  #forgetRoute(key: string, route: RouteEntry): void {
+    this.#routes.delete(key);
+    route.service.routes.delete(key);
+    if (route.service.routes.size === 0 && route.service.holders === 0) {
+      this.#services.delete(route.service.name);
     }
   }
 

@@ -290,7 +290,8 @@ export class ServiceProcess implements AsyncDisposable {
     this.#closed ??= (async () => {
       await this.#announcer.close();
       for (const subscription of this.#subscriptions) subscription.unsubscribe();
-      await this.#nc.drain();
+      // Draining needs NATS; while it is down there is nothing in flight to wait for.
+      await this.#nc.drain().catch(() => this.#nc.close());
       await this.#watching;
     })();
     return this.#closed;

@@ -101,8 +101,8 @@ const registrySchema = z.strictObject({
   instance_ttl_ms: z.number().int().min(100).max(600_000).default(3_000).describe(
     "An instance silent this long is dropped and its routes turn service_unavailable (within " +
       "this plus announce_interval_ms of its last announcement). At least twice " +
-      "announce_interval_ms, so one lost announcement drops no one; service processes must " +
-      "announce at most half as often (their --announce-interval-ms).",
+      "announce_interval_ms, so one lost announcement drops no one; a service process's " +
+      "--announce-interval-ms must be at most half of it too.",
   ),
   max_instances: z.number().int().min(1).max(100_000).default(1_000).describe(
     "Gateway nodes and service processes held at once; announcements of further ones are " +

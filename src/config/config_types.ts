@@ -111,8 +111,8 @@ export interface ClusterRegistryConfig {
   /**
    * An instance silent this long is dropped and its routes turn service_unavailable (within this
    * plus announce_interval_ms of its last announcement). At least twice announce_interval_ms, so
-   * one lost announcement drops no one; service processes must announce at most half as often
-   * (their --announce-interval-ms).
+   * one lost announcement drops no one; a service process's --announce-interval-ms must be at most
+   * half of it too.
    */
   instance_ttl_ms: number;
   /**

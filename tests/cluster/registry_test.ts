@@ -5,6 +5,8 @@ import {
   type InstanceDownReason,
   type RegistryLimits,
 } from "../../src/cluster/registry.ts";
+import { serveServices } from "../../src/cluster/service_process.ts";
+import { chatService } from "../../src/services/chat.ts";
 
 const LIMITS: RegistryLimits = {
   instanceTtlMs: 1_000,
@@ -182,6 +184,7 @@ Deno.test("ClusterRegistry bounds services and routes, forgetting only those no 
   assert.equal(table.receive(bytes(service("flood", flood))).ok, false);
   assert.equal(table.rejected.services_full, 1);
   assert.equal(table.view().services.length, 0);
+  assert.equal(table.routeCount, 0);
 
   table.receive(bytes(service("old", { old: ["a", "b"] })));
   table.receive(bytes(service("chat", { chat: ["join", "say"] })));
@@ -192,6 +195,9 @@ Deno.test("ClusterRegistry bounds services and routes, forgetting only those no 
   // `old` goes away: its routes may now be forgotten to make room, the live ones never.
   table.receive(bytes({ v: 1, op: "bye", id: "old" }));
   clock.now = 10;
+  // A flood that would not fit even so is refused without forgetting anything.
+  assert.equal(table.receive(bytes(service("flood", flood))).ok, false);
+  assert.equal(table.route("old.a")?.live, 0, "still known: a restarting service is unavailable");
   assert.deepEqual(table.receive(bytes(service("big", { big: ["a", "b", "c"] }))), { ok: true });
   assert.equal(table.route("old.a"), undefined, "forgotten: now an unknown route");
   assert.equal(table.route("chat.join")?.live, 1);
@@ -250,4 +256,23 @@ Deno.test("ClusterRegistry's view is JSON for operators", () => {
   ]);
   assert.equal(view.routes, 2);
   assert.equal(view.rejected.malformed, 0);
+});
+
+Deno.test("serveServices refuses, before connecting, what gateways would refuse to announce", async () => {
+  const servers = ["nats://127.0.0.1:1"]; // never reached: every case fails first
+  const cases: [Parameters<typeof serveServices>[0], RegExp][] = [
+    [{ services: [chatService], servers, instanceId: "has.dot" }, /instance id "has\.dot"/],
+    [{ services: [chatService], servers, announceIntervalMs: 0 }, /announce interval 0 ms/],
+    [
+      { services: [{ name: "shop", routes: { "buy now": () => 1 } }], servers },
+      /"buy now" is not 1-64 letters/,
+    ],
+  ];
+  for (const [options, message] of cases) {
+    await assert.rejects(serveServices(options), (error: Error) => {
+      assert.ok(error instanceof TypeError);
+      assert.match(error.message, message);
+      return true;
+    });
+  }
 });
