@@ -286,3 +286,16 @@ Deno.test({
     }
   },
 });
+
+Deno.test("a service process closes cleanly while NATS is down", async () => {
+  await using nats = new NatsServer();
+  await nats.start();
+  const service = await serveServices({
+    services: [chatService],
+    servers: [nats.url],
+    reconnectWaitMs: 100,
+    logger: new Logger("error", () => {}),
+  });
+  await nats.kill();
+  await within(service.close(), 3_000, "the service process to close");
+});
