@@ -173,8 +173,9 @@ export class RunningGateway implements GatewayServer {
       }
     } catch (error) {
       this.#lag.stop();
-      // Release whatever did bind before rethrowing the listen error.
+      // Release whatever did bind, and the cluster link and its timers, before rethrowing.
       void this.#websocket?.close();
+      void this.#routing[Symbol.asyncDispose]();
       throw error;
     }
     this.#quicStarted = config.quic.enabled

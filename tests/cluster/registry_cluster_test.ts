@@ -5,7 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import type { RunningGateway } from "../../src/app.ts";
+import { type RunningGateway, startGateway } from "../../src/app.ts";
+import { parseConfig } from "../../src/config/config.ts";
 import type { RegistryView } from "../../src/cluster/registry.ts";
 import { serveServices } from "../../src/cluster/service_process.ts";
 import { Logger } from "../../src/core/logger.ts";
@@ -298,4 +299,36 @@ Deno.test("a service process closes cleanly while NATS is down", async () => {
   });
   await nats.kill();
   await within(service.close(), 3_000, "the service process to close");
+});
+
+Deno.test("a cluster node that cannot bind stops its NATS link and registry timers", async () => {
+  await using nats = new NatsServer();
+  await nats.start();
+  const nc = await connect({ servers: nats.url });
+  let heard = 0;
+  nc.subscribe("mmo.reg.>", {
+    callback: () => {
+      heard++;
+    },
+  });
+  await nc.flush();
+  using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    assert.throws(() =>
+      startGateway(
+        parseConfig({
+          websocket: { host: "127.0.0.1", port: 0 },
+          metrics: { host: "127.0.0.1", port: taken.addr.port },
+          cluster: { nats: { servers: [nats.url] }, registry: TEST_REGISTRY },
+        }),
+        { logger: new Logger("error", () => {}) },
+      )
+    );
+    // A node left running would connect, query and announce every 200 ms.
+    await sleep(3 * TEST_REGISTRY.announce_interval_ms);
+    await nc.flush();
+    assert.equal(heard, 0, "the failed node is still on NATS");
+  } finally {
+    await nc.close();
+  }
 });
