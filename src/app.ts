@@ -15,6 +15,7 @@ import { type HealthReport, MetricsServer } from "./ops/metrics_server.ts";
 import { Hub } from "./services/hub.ts";
 import { echo, Router } from "./services/router.ts";
 import { createRouting, type Routing } from "./cluster/routing.ts";
+import type { ClusterRegistry } from "./cluster/registry.ts";
 import { chatService } from "./services/chat.ts";
 import { SessionManager } from "./core/session_manager.ts";
 import { SessionWriter } from "./core/session_writer.ts";
@@ -161,6 +162,7 @@ export class RunningGateway implements GatewayServer {
           },
           lag: this.#lag,
           health: () => this.health(),
+          clusterView: this.#routing.registry && (() => this.#routing.registry!.view()),
           logger: this.#logger.child({ component: "metrics" }),
         });
         const { hostname, port } = this.#metricsServer.addr;
@@ -171,8 +173,9 @@ export class RunningGateway implements GatewayServer {
       }
     } catch (error) {
       this.#lag.stop();
-      // Release whatever did bind before rethrowing the listen error.
+      // Release whatever did bind, and the cluster link and its timers, before rethrowing.
       void this.#websocket?.close();
+      void this.#routing[Symbol.asyncDispose]();
       throw error;
     }
     this.#quicStarted = config.quic.enabled
@@ -239,6 +242,14 @@ export class RunningGateway implements GatewayServer {
   /** The WebSocket listener's address, when enabled. */
   get websocketAddr(): Deno.NetAddr | undefined {
     return this.#websocket?.addr;
+  }
+
+  /**
+   * The cluster's gateway nodes, service processes and routes, in cluster mode: whether a
+   * node is alive, the list of nodes with session counts, the JSON view (`/cluster`).
+   */
+  get registry(): ClusterRegistry | undefined {
+    return this.#routing.registry;
   }
 
   /** The QUIC listener's (UDP) address, once `ready` has resolved with QUIC enabled. */

@@ -9,6 +9,11 @@
  * - `P.svc.<service>.<method>`: a request or notify; service instances share it through the
  *   queue group `P.svc.<service>`.
  * - `P.node.<node id>`: session changes a remote service makes (join, leave, bind user, data).
+ * - `P.reg.announce`: every gateway node and service process says, every announce interval,
+ *   who it is and which routes it serves (an {@linkcode Announcement}); on shutdown it says
+ *   goodbye (a {@linkcode Withdrawal}) on the same subject.
+ * - `P.reg.query`: a gateway that has just (re)connected asks every instance to announce now;
+ *   each answers with its announcement on the query's reply subject, to that gateway only.
  *
  * @module
  */
@@ -18,9 +23,6 @@ export type PushTarget = "session" | "user" | "group" | "all";
 
 /** Header names of a push message. */
 export const PushHeader = { target: "t", key: "k", except: "x", unreliable: "u" } as const;
-
-/** A route that can travel as a subject: `service.method`, each 1–64 of `[A-Za-z0-9_-]`. */
-export const SUBJECT_ROUTE = /^[A-Za-z0-9_-]{1,64}\.[A-Za-z0-9_-]{1,64}$/;
 
 /** Subject names for one cluster prefix. */
 export class Subjects {
@@ -46,7 +48,66 @@ export class Subjects {
   node(nodeId: string): string {
     return `${this.prefix}.node.${nodeId}`;
   }
+  /** Where instances announce themselves and say goodbye. */
+  get announce(): string {
+    return `${this.prefix}.reg.announce`;
+  }
+  /** Where a gateway asks every instance to announce now. */
+  get query(): string {
+    return `${this.prefix}.reg.query`;
+  }
 }
+
+/** Version of the registry messages; a message of another version is rejected as malformed. */
+export const REGISTRY_VERSION = 1;
+
+/** What kind of process an instance is. */
+export type InstanceKind = "gateway" | "service";
+
+/** Every {@linkcode InstanceKind}, for validation and metrics. */
+export const INSTANCE_KINDS: readonly InstanceKind[] = ["gateway", "service"];
+
+/** An instance id (a gateway's node id, a service process's id): 1–64 of `[A-Za-z0-9_-]`. */
+export const INSTANCE_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * An instance's heartbeat on `P.reg.announce`: who it is and what it serves. Sent every
+ * announce interval, at start, after a reconnect, and in answer to a query.
+ */
+export interface Announcement {
+  /** {@linkcode REGISTRY_VERSION}. */
+  v: typeof REGISTRY_VERSION;
+  /** An announcement. */
+  op: "announce";
+  /** The instance id ({@linkcode INSTANCE_ID}); a gateway's is its node id. */
+  id: string;
+  /** A gateway node or a service process. */
+  kind: InstanceKind;
+  /** When the instance started, ms since the epoch; a new value means it restarted. */
+  started: number;
+  /** How often it announces, ms. */
+  interval_ms: number;
+  /** A gateway's live sessions. */
+  sessions?: number;
+  /**
+   * Service name to method names, e.g. `{"chat":["join","say"]}`. A service process serves
+   * them over NATS; a gateway serves them embedded, to its own players only.
+   */
+  services: Record<string, string[]>;
+}
+
+/** An instance's goodbye on `P.reg.announce`, sent when it shuts down. */
+export interface Withdrawal {
+  /** {@linkcode REGISTRY_VERSION}. */
+  v: typeof REGISTRY_VERSION;
+  /** A goodbye. */
+  op: "bye";
+  /** The instance id. */
+  id: string;
+}
+
+/** A message on `P.reg.announce`. */
+export type RegistryMessage = Announcement | Withdrawal;
 
 /** A request or notify as it travels to a service process. */
 export interface ServiceCall {

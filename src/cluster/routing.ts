@@ -4,16 +4,20 @@
  *
  * @module
  */
+import { Announcer } from "./announcer.ts";
 import type { Broker } from "../services/broker.ts";
 import { MemoryBroker } from "../services/broker_memory.ts";
 import { NatsBroker } from "./broker_nats.ts";
-import { Subjects } from "./cluster_protocol.ts";
+import { type Announcement, REGISTRY_VERSION, Subjects } from "./cluster_protocol.ts";
+import { ClusterRegistry } from "./registry.ts";
+import { RegistryWatcher } from "./registry_watcher.ts";
 import type { GatewayConfig } from "../config/config.ts";
 import type { Hub } from "../services/hub.ts";
 import type { ClusterState } from "../ops/metrics.ts";
 import type { Logger } from "../core/logger.ts";
 import { NatsLink } from "./nats_link.ts";
 import type { Router } from "../services/router.ts";
+import { SERVICE_NAME } from "../core/service.ts";
 import type { ServiceHost } from "../core/service_host.ts";
 import { LocalServiceHost } from "../services/service_host_local.ts";
 import { NatsServiceHost } from "./service_host_nats.ts";
@@ -27,6 +31,8 @@ export interface Routing extends AsyncDisposable {
   readonly broker: Broker;
   /** Present in cluster mode. */
   readonly cluster: ClusterState | undefined;
+  /** The cluster's instances and routes, in cluster mode. */
+  readonly registry: ClusterRegistry | undefined;
 }
 
 /** What {@linkcode createRouting} needs from the rest of the gateway. */
@@ -52,11 +58,48 @@ export function createRouting(config: GatewayConfig, parts: RoutingParts): Routi
       services,
       broker,
       cluster: undefined,
+      registry: undefined,
       [Symbol.asyncDispose]: () => Promise.resolve(),
     };
   }
   const nodeId = config.cluster.node_id || crypto.randomUUID();
   const subjects = new Subjects(nats.subject_prefix);
+  const limits = config.cluster.registry;
+  const registry = new ClusterRegistry({
+    selfId: nodeId,
+    instanceTtlMs: limits.instance_ttl_ms,
+    maxInstances: limits.max_instances,
+    maxServices: limits.max_services,
+    maxRoutes: limits.max_routes,
+    maxAnnouncementBytes: limits.max_announcement_bytes,
+  });
+  const started = Date.now();
+  const embedded = embeddedServices(router);
+  const announcement = (): Announcement => ({
+    v: REGISTRY_VERSION,
+    op: "announce",
+    id: nodeId,
+    kind: "gateway",
+    started,
+    interval_ms: limits.announce_interval_ms,
+    sessions: sessions.size,
+    services: embedded,
+  });
+  const watcher = new RegistryWatcher({
+    registry,
+    subjects,
+    intervalMs: limits.announce_interval_ms,
+    instanceTtlMs: limits.instance_ttl_ms,
+    self: announcement,
+    logger,
+  });
+  const announcer = new Announcer({
+    subjects,
+    intervalMs: limits.announce_interval_ms,
+    announcement,
+    connection: () => link.connection,
+    logger,
+  });
   const link: NatsLink = new NatsLink({
     servers: nats.servers,
     name: `gateway:${nodeId}`,
@@ -65,6 +108,12 @@ export function createRouting(config: GatewayConfig, parts: RoutingParts): Routi
     onConnection: (connection) => {
       broker.subscribe(connection);
       services.subscribe(connection);
+      watcher.subscribe(connection);
+      announcer.subscribe(connection);
+    },
+    onReconnect: (connection) => {
+      watcher.resync(connection);
+      announcer.announce();
     },
   });
   const broker = new NatsBroker(hub, link, subjects, logger);
@@ -72,6 +121,7 @@ export function createRouting(config: GatewayConfig, parts: RoutingParts): Routi
     local: new LocalServiceHost({ router, hub, broker }),
     isLocal: (route) => router.get(route) !== undefined,
     link,
+    registry,
     subjects,
     nodeId,
     sessions,
@@ -94,11 +144,32 @@ export function createRouting(config: GatewayConfig, parts: RoutingParts): Routi
       get localOnlyPushes() {
         return broker.localOnly;
       },
+      registry,
     },
+    registry,
     async [Symbol.asyncDispose]() {
+      // Goodbye first, so other gateways drop this node's routes at once.
+      await announcer.close();
+      await watcher[Symbol.asyncDispose]();
       await services[Symbol.asyncDispose]();
       await broker[Symbol.asyncDispose]();
       await link.close();
     },
   };
+}
+
+/**
+ * The router's `service.method` routes by service, as the gateway announces them. Other
+ * routes (the built-in `echo`) are served by every gateway and never travel.
+ */
+function embeddedServices(router: Router): Record<string, string[]> {
+  const services: Record<string, string[]> = {};
+  for (const route of router.routes()) {
+    const [name, method, rest] = route.split(".");
+    if (rest !== undefined || !SERVICE_NAME.test(name) || !SERVICE_NAME.test(method ?? "")) {
+      continue;
+    }
+    (services[name] ??= []).push(method);
+  }
+  return services;
 }

@@ -51,12 +51,15 @@ export function readWorkerAssignment(): WorkerAssignment | undefined {
 
 /**
  * The config a worker runs with: the shared WebSocket port, a private metrics listener on
- * loopback (the supervisor serves the public one), and QUIC on worker 0 only, since UDP
- * listeners are not shared.
+ * loopback (the supervisor serves the public one), QUIC on worker 0 only, since UDP
+ * listeners are not shared, and a node id of its own (`<node_id>-w<index>`), since each worker
+ * is a node of the cluster.
  */
 export function workerConfig(config: GatewayConfig, assignment: WorkerAssignment): GatewayConfig {
+  const nodeId = config.cluster.node_id;
   return {
     ...config,
+    cluster: { ...config.cluster, node_id: nodeId && `${nodeId}-w${assignment.index}` },
     websocket: { ...config.websocket, port: assignment.websocketPort },
     quic: { ...config.quic, enabled: config.quic.enabled && assignment.index === 0 },
     metrics: { ...config.metrics, enabled: true, host: "127.0.0.1", port: 0 },
@@ -385,6 +388,13 @@ export class WorkerSupervisor implements AsyncDisposable {
         sessions: reports.reduce((sum, r) => sum + (r?.sessions ?? 0), 0),
         workers: reports.map((r) => r?.status ?? "down"),
       }, { status: status === "ok" ? 200 : 503 });
+    }
+    if (pathname === "/cluster") {
+      // Every worker keeps the whole cluster's table: the first that answers speaks for all.
+      const responses = await this.#fetchEach("/cluster");
+      const first = responses.find((response) => response?.ok);
+      await Promise.all(responses.map((r) => r === first ? undefined : r?.body?.cancel()));
+      if (first) return Response.json(await first.json());
     }
     return new Response("Not Found\n", { status: 404 });
   }

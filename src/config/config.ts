@@ -91,10 +91,55 @@ const natsSchema = z.strictObject({
   ),
 }).describe("NATS, for scale-out (docs/cluster.md).");
 
+const registrySchema = z.strictObject({
+  announce_interval_ms: z.number().int().min(50).max(60_000).default(1_000).describe(
+    "How often this gateway announces itself and checks the table for silent instances; " +
+      "also how long after NATS (re)connects a route missing from the table gets " +
+      "service_unavailable rather than unknown_route. At least 50 so a hundred instances stay " +
+      "a few thousand small messages per second to each gateway.",
+  ),
+  instance_ttl_ms: z.number().int().min(100).max(600_000).default(3_000).describe(
+    "An instance silent this long is dropped and its routes turn service_unavailable (within " +
+      "this plus announce_interval_ms of its last announcement). At least twice " +
+      "announce_interval_ms, so one lost announcement drops no one; a service process's " +
+      "--announce-interval-ms must be at most half of it too.",
+  ),
+  max_instances: z.number().int().min(1).max(100_000).default(1_000).describe(
+    "Gateway nodes and service processes held at once; announcements of further ones are " +
+      "refused and counted. Bounds the memory a flood of fake instance ids can take.",
+  ),
+  max_services: z.number().int().min(1).max(10_000).default(256).describe(
+    "Distinct service names held at once; each is a label value of " +
+      "gateway_service_instances, so this bounds its cardinality.",
+  ),
+  max_routes: z.number().int().min(1).max(1_000_000).default(4_096).describe(
+    "Distinct routes held at once. Routes no instance serves any more are forgotten, oldest " +
+      "first, to make room; past that, announcements with new routes are refused and counted.",
+  ),
+  max_announcement_bytes: z.number().int().min(1_024).max(1_048_576).default(65_536).describe(
+    "Largest announcement read; larger ones are refused unread. 64 KiB holds over 900 " +
+      "routes even with 64-character names; at most 1 MiB, NATS's default max_payload.",
+  ),
+}).describe("The registry of gateway nodes, service processes and routes (docs/cluster.md).")
+  .superRefine((registry, ctx) => {
+    if (registry.announce_interval_ms * 2 > registry.instance_ttl_ms) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["announce_interval_ms"],
+        message:
+          `must be at most half of cluster.registry.instance_ttl_ms (${registry.instance_ttl_ms})`,
+      });
+    }
+  });
+
 const clusterSchema = z.strictObject({
-  node_id: z.string().regex(/^[A-Za-z0-9_-]{0,64}$/, "must be letters, digits, _ or -")
-    .default("").describe("This gateway's id in the cluster; empty picks a random one at start."),
+  node_id: z.string().regex(/^[A-Za-z0-9_-]{0,60}$/, "must be letters, digits, _ or -")
+    .default("").describe(
+      "This gateway's id in the cluster; empty picks a random one at start. At most 60 " +
+        "characters: `--workers` appends -w<index> to tell its workers apart.",
+    ),
   nats: natsSchema.prefault({}),
+  registry: registrySchema.prefault({}),
   workers: z.number().int().min(1).max(64).default(1).describe(
     "Gateway processes on this machine sharing the ports (`--workers` overrides). One per " +
       "core is the useful maximum; 64 bounds typos.",

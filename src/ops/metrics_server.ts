@@ -1,5 +1,6 @@
 /**
- * The operators' HTTP endpoint: Prometheus metrics at `metrics.path` and `/health`.
+ * The operators' HTTP endpoint: Prometheus metrics at `metrics.path`, `/health`, and in cluster
+ * mode `/cluster`, the registry's table of nodes, services and instances as JSON.
  *
  * @module
  */
@@ -39,13 +40,15 @@ export interface MetricsServerOptions {
   lag: EventLoopLagMonitor;
   /** The current health report. */
   health: () => HealthReport;
+  /** The cluster registry's JSON view, in cluster mode (`/cluster`; 404 otherwise). */
+  clusterView?: () => object;
   /** Logger for listener faults. */
   logger: Logger;
   /** Share the port with other gateway processes. */
   reusePort?: boolean;
 }
 
-/** Serves `/metrics` (or the configured path) and `/health`. */
+/** Serves `/metrics` (or the configured path), `/health` and, in cluster mode, `/cluster`. */
 export class MetricsServer implements AsyncDisposable {
   readonly #options: MetricsServerOptions;
   readonly #server: ResilientServer;
@@ -91,6 +94,9 @@ export class MetricsServer implements AsyncDisposable {
       const listenerDown = Object.values(report.listeners).includes(false);
       const unavailable = report.status === "draining" || listenerDown;
       return Response.json(report, { status: unavailable ? 503 : 200 });
+    }
+    if (pathname === "/cluster" && this.#options.clusterView) {
+      return Response.json(this.#options.clusterView());
     }
     return new Response("Not Found\n", { status: 404 });
   }

@@ -2,9 +2,14 @@ import assert from "node:assert/strict";
 import { Logger, type LogLevel } from "../../src/core/logger.ts";
 import { parseConfig } from "../../src/config/config.ts";
 import { mergeWorkerMetrics } from "../../src/cluster/metrics_merge.ts";
-import { restartDelayMs, WorkerSupervisor } from "../../src/cluster/worker_supervisor.ts";
+import {
+  restartDelayMs,
+  workerConfig,
+  WorkerSupervisor,
+} from "../../src/cluster/worker_supervisor.ts";
 import { GatewayProcess } from "../_gateway_process.ts";
 import { within } from "../_helpers.ts";
+import { NatsServer } from "../_nats_server.ts";
 
 Deno.test("mergeWorkerMetrics labels every sample by worker and keeps families together", () => {
   const worker = (n: number) =>
@@ -37,6 +42,19 @@ Deno.test("mergeWorkerMetrics labels every sample by worker and keeps families t
       "",
     ].join("\n"),
   );
+});
+
+Deno.test("each worker is a cluster node of its own: a configured node id gets -w<index>", () => {
+  const named = parseConfig({ cluster: { node_id: "x".repeat(60) } });
+  const ids = [0, 63].map((index) =>
+    workerConfig(named, { index, websocketPort: 8081 }).cluster.node_id
+  );
+  assert.deepEqual(ids, [`${"x".repeat(60)}-w0`, `${"x".repeat(60)}-w63`]);
+  // Still a valid node id (the registry's limit is 64 characters).
+  assert.ok(ids.every((id) => /^[A-Za-z0-9_-]{1,64}$/.test(id)));
+  const random = workerConfig(parseConfig({}), { index: 1, websocketPort: 8081 });
+  assert.equal(random.cluster.node_id, "", "empty stays empty: each worker picks a random id");
+  assert.throws(() => parseConfig({ cluster: { node_id: "x".repeat(61) } }), /cluster\.node_id/);
 });
 
 Deno.test("restartDelayMs backs a crash loop off from 1 s to at most 30 s", () => {
@@ -110,6 +128,9 @@ async function checkServing(
       ["ok", 16, ["ok", "ok"]],
       `${what}: merged health`,
     );
+    const noCluster = await fetch(`http://127.0.0.1:${addr.metricsPort}/cluster`);
+    await noCluster.body?.cancel();
+    assert.equal(noCluster.status, 404, `${what}: /cluster outside cluster mode`);
     return sockets;
   } catch (error) {
     for (const { socket } of sockets) socket.close();
@@ -302,5 +323,48 @@ Deno.test("--workers fails fast, naming the worker, when one dies or stays silen
     if (failures.length > 0) throw new AggregateError(failures, failures.join("\n"));
   } finally {
     await Deno.remove(fifo.slice(0, fifo.lastIndexOf("/")), { recursive: true });
+  }
+});
+
+Deno.test("--workers 2 in cluster mode: the workers are two nodes and /cluster shows both", async () => {
+  await using nats = new NatsServer();
+  await nats.start();
+  const path = await Deno.makeTempFile({ suffix: ".json" });
+  await Deno.writeTextFile(
+    path,
+    JSON.stringify({
+      websocket: { host: "127.0.0.1", port: 0 },
+      metrics: { host: "127.0.0.1", port: 0 },
+      cluster: {
+        node_id: "gw",
+        nats: { servers: [nats.url], reconnect_wait_ms: 100 },
+        registry: { announce_interval_ms: 200, instance_ttl_ms: 1_000 },
+      },
+    }),
+  );
+  await using supervisor = new GatewayProcess(["-config", path, "-workers", "2"]);
+  try {
+    const metricsLine = await supervisor.waitForLog(
+      "metrics listening",
+      20_000,
+      (l) => l.workers === 2,
+    );
+    const cluster = new URL("/cluster", String(metricsLine.url));
+    let ids: string[] = [];
+    const deadline = performance.now() + 10_000;
+    while (performance.now() < deadline) {
+      const response = await fetch(cluster);
+      if (response.ok) {
+        const view = await response.json() as { instances: { id: string; kind: string }[] };
+        ids = view.instances.map((i) => `${i.id}:${i.kind}`).sort();
+        if (ids.length === 2) break;
+      } else await response.body?.cancel();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.deepEqual(ids, ["gw-w0:gateway", "gw-w1:gateway"]);
+    supervisor.kill("SIGTERM");
+    assert.equal((await within(supervisor.status, 8_000, "the supervisor to exit")).code, 0);
+  } finally {
+    await Deno.remove(path);
   }
 });
