@@ -97,17 +97,22 @@ export class GatewayProcess implements AsyncDisposable {
   }
 }
 
-/** Runs `main.ts` to completion and returns its exit code and stderr. */
+/** Runs `main.ts` to completion and returns its exit code, stdout and stderr. */
 export async function runGateway(
   args: string[],
   env?: Record<string, string>,
-): Promise<{ code: number; stderr: string }> {
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const output = await new Deno.Command(Deno.execPath(), {
     args: [...RUN_FLAGS, MAIN, ...args],
     stdin: "null",
-    stdout: "null",
+    stdout: "piped",
     stderr: "piped",
     env,
   }).output();
-  return { code: output.code, stderr: new TextDecoder().decode(output.stderr) };
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
 }
