@@ -14,6 +14,8 @@ export class GatewayProcess implements AsyncDisposable {
   readonly #waiters: Array<() => void> = [];
   readonly #stderrDone: Promise<void>;
   readonly status: Promise<Deno.CommandStatus>;
+  /** The process id (of the gateway itself: a prefix such as `prlimit` execs it). */
+  readonly pid: number;
 
   /** Starts `main.ts` with `args`, optionally under a command prefix such as `prlimit`. */
   constructor(args: string[], options: { prefix?: string[]; env?: Record<string, string> } = {}) {
@@ -27,6 +29,7 @@ export class GatewayProcess implements AsyncDisposable {
       env: options.env,
     }).spawn();
     this.status = this.#child.status;
+    this.pid = this.#child.pid;
     this.#stderrDone = this.#readLogs();
   }
 

@@ -1,5 +1,6 @@
 /**
- * The operators' HTTP endpoint: Prometheus metrics at `metrics.path` and `/health`.
+ * The operators' HTTP endpoint: Prometheus metrics at `metrics.path`, the probes `/livez` and
+ * `/readyz`, and the `/health` report.
  *
  * @module
  */
@@ -27,6 +28,14 @@ export interface HealthReport {
   cluster?: { node_id: string; nats: "connected" | "down" };
 }
 
+/** A probe's answer: 200 `ok`, or 503 `not ready`. */
+export function probe(ok: boolean): Response {
+  return new Response(ok ? "ok\n" : "not ready\n", {
+    status: ok ? 200 : 503,
+    headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" },
+  });
+}
+
 /** Options for {@linkcode MetricsServer}. */
 export interface MetricsServerOptions {
   /** The `metrics` config section. */
@@ -39,13 +48,20 @@ export interface MetricsServerOptions {
   lag: EventLoopLagMonitor;
   /** The current health report. */
   health: () => HealthReport;
+  /** Whether the node takes new players now, for `/readyz`. */
+  ready: () => boolean;
   /** Logger for listener faults. */
   logger: Logger;
   /** Share the port with other gateway processes. */
   reusePort?: boolean;
 }
 
-/** Serves `/metrics` (or the configured path) and `/health`. */
+/**
+ * Serves `/metrics` (or the configured path), `/livez`, `/readyz` and `/health`.
+ *
+ * `/livez` answers 200 whenever it is answered at all: the process runs and its event loop
+ * turns. `/readyz` answers 200 while the node takes new players and 503 otherwise.
+ */
 export class MetricsServer implements AsyncDisposable {
   readonly #options: MetricsServerOptions;
   readonly #server: ResilientServer;
@@ -86,6 +102,8 @@ export class MetricsServer implements AsyncDisposable {
         headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
       });
     }
+    if (pathname === "/livez") return probe(true);
+    if (pathname === "/readyz") return probe(this.#options.ready());
     if (pathname === "/health") {
       const report = this.#options.health();
       const listenerDown = Object.values(report.listeners).includes(false);
