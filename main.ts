@@ -2,23 +2,21 @@
  * The gateway's entry point: read flags and config, start, wait for a signal, stop.
  *
  * Exit status: 0 after a clean shutdown, 1 when a listener cannot bind or (`--workers`) a
- * worker fails to start, 2 for bad flags, a bad config file or an unusable TLS certificate or
- * key file.
+ * worker fails to start, 2 for bad flags, a bad config file or `GATEWAY_*` variable, or an
+ * unusable TLS certificate or key file. `--check-config` validates the config and exits 0 or 2
+ * without starting.
  *
  * @module
  */
 import { type RunningGateway, startGateway } from "./src/app.ts";
 import { intFlag, parseCliArgs, UsageError } from "./src/config/cli_args.ts";
-import {
-  CONFIG_PATH_ENV,
-  ConfigError,
-  DEFAULT_CONFIG_PATH,
-  loadConfig,
-} from "./src/config/config.ts";
+import { CONFIG_PATH_ENV, ConfigError, DEFAULT_CONFIG_PATH } from "./src/config/config.ts";
+import { loadConfigWithEnv } from "./src/config/config_env.ts";
 import { Logger } from "./src/core/logger.ts";
 import { ListenError } from "./src/transport/resilient_server.ts";
 import {
   readWorkerAssignment,
+  WORKER_ENV,
   workerConfig,
   WorkerStartError,
   WorkerSupervisor,
@@ -27,14 +25,16 @@ import { sendToSupervisor, WorkerChannelError } from "./src/cluster/worker_chann
 import { installLastResortHandlers } from "./src/ops/last_resort.ts";
 import { TlsCertError } from "./src/transport/tls_certs.ts";
 
-const USAGE = `Usage: deno task gateway [--config <file>] [--workers <n>]
+const USAGE = `Usage: deno task gateway [--config <file>] [--workers <n>] [--check-config]
 
-Runs the MMO gateway.
+Runs the MMO gateway. GATEWAY_<SECTION>_<FIELD> variables override config fields
+(GATEWAY_WEBSOCKET_PORT=8081; see docs/operations.md).
 
 Options:
   -c, --config <file>  config file (default: $${CONFIG_PATH_ENV}, else ${DEFAULT_CONFIG_PATH};
                        a missing default file means built-in defaults)
   -w, --workers <n>    run n gateway processes sharing the ports (default: cluster.workers)
+      --check-config   validate the config file and environment, then exit 0 or 2
   -h, --help           show this help
 
 Go-style flags work too: -config <file>.`;
@@ -46,6 +46,7 @@ export async function main(args: string[]): Promise<number> {
     flags = parseCliArgs(args, {
       config: { type: "string", short: "c" },
       workers: { type: "string", short: "w" },
+      "check-config": { type: "boolean" },
       help: { type: "boolean", short: "h" },
     });
     workers = intFlag("workers", flags.workers, 0, 1, 64);
@@ -64,11 +65,20 @@ export async function main(args: string[]): Promise<number> {
 
   let loaded;
   try {
-    loaded = await loadConfig(path, required);
+    // Workers inherit the environment, so they apply the same variables.
+    loaded = await loadConfigWithEnv(path, required, Deno.env.toObject(), {
+      reserved: [CONFIG_PATH_ENV, WORKER_ENV],
+    });
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     console.error(error.message);
     return 2;
+  }
+  const file = loaded.fromFile ? path : "(built-in defaults)";
+  if (flags["check-config"]) {
+    const set = loaded.variables.length > 0 ? ` with ${loaded.variables.join(", ")}` : "";
+    console.log(`Config OK: ${file}${set}`);
+    return 0;
   }
   let gateway: RunningGateway | undefined;
   const assignment = readWorkerAssignment();
@@ -79,7 +89,7 @@ export async function main(args: string[]): Promise<number> {
     assignment ? { worker: assignment.index } : {},
   );
   if (!assignment) {
-    logger.info("config loaded", { file: loaded.fromFile ? path : "(built-in defaults)" });
+    logger.info("config loaded", { file, env: loaded.variables });
   }
   const workerCount = workers || config.cluster.workers;
   let uncaught = 0;

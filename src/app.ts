@@ -61,6 +61,11 @@ export interface GatewayServer extends AsyncDisposable {
   readonly metricsAddr: Deno.NetAddr | undefined;
   /** The `/health` report. */
   health(): HealthReport;
+  /**
+   * Whether the node takes new players now (`/readyz`): every listener is up and it is not
+   * draining.
+   */
+  readonly accepting: boolean;
   /** Stops the gateway, giving sessions `graceMs` to close; safe to call twice. */
   shutdown(graceMs?: number): Promise<void>;
 }
@@ -85,6 +90,9 @@ export class RunningGateway implements GatewayServer {
   readonly #routing: Routing;
   readonly #logger: Logger;
   readonly #startedAt = performance.now();
+  /** Set when every listener is up. */
+  #started = false;
+  /** Set when the node stops taking new players; `/readyz` answers 503 from then on. */
   #draining = false;
   #stopped: Promise<void> | undefined;
 
@@ -163,6 +171,7 @@ export class RunningGateway implements GatewayServer {
           lag: this.#lag,
           health: () => this.health(),
           clusterView: this.#routing.registry && (() => this.#routing.registry!.view()),
+          ready: () => this.accepting,
           logger: this.#logger.child({ component: "metrics" }),
         });
         const { hostname, port } = this.#metricsServer.addr;
@@ -181,8 +190,10 @@ export class RunningGateway implements GatewayServer {
     this.#quicStarted = config.quic.enabled
       ? this.#startQuic(config.quic, config.protocol.max_message_bytes, gateway)
       : Promise.resolve();
-    // Marked handled here; `ready` hands the failure to whoever starts the gateway.
-    this.#quicStarted.catch(() => {});
+    // A failure is handled here; `ready` hands it to whoever starts the gateway.
+    this.#quicStarted.then(() => {
+      this.#started = true;
+    }, () => {});
     this.#sweeper.start();
   }
 
@@ -260,6 +271,15 @@ export class RunningGateway implements GatewayServer {
   /** The metrics listener's address, when enabled. */
   get metricsAddr(): Deno.NetAddr | undefined {
     return this.#metricsServer?.addr;
+  }
+
+  /**
+   * Whether the node takes new players now (`/readyz`): every listener is up and it is not
+   * draining.
+   */
+  get accepting(): boolean {
+    if (!this.#started || this.#draining) return false;
+    return (this.#websocket?.listening ?? true) && (this.#quic?.listening ?? true);
   }
 
   /** The `/health` report. */

@@ -2,8 +2,8 @@
  * `--workers N`: runs N gateway processes on one machine that share the WebSocket port with
  * `SO_REUSEPORT`, so one machine holds more sessions than one process's open-files limit
  * allows and uses every core. This process (the supervisor) serves no players: it starts the
- * workers, restarts any that die (backing off while one keeps dying), merges their metrics and
- * health on the configured metrics port, and passes SIGINT/SIGTERM on to them.
+ * workers, restarts any that die (backing off while one keeps dying), merges their metrics,
+ * health and readiness on the configured metrics port, and passes SIGINT/SIGTERM on to them.
  *
  * A worker learns its index and the shared port from {@linkcode WORKER_ENV}, and tells the
  * supervisor it is ready, with its ports, over its stdout (`worker_channel.ts`); its logs pass
@@ -21,6 +21,7 @@ import { denoRunArgs } from "../config/deno_run.ts";
 import type { Logger } from "../core/logger.ts";
 import { mergeWorkerMetrics } from "./metrics_merge.ts";
 import { readWorkerMessages, type WorkerMessage, type WorkerReady } from "./worker_channel.ts";
+import { probe } from "../ops/metrics_server.ts";
 import { ResilientServer } from "../transport/resilient_server.ts";
 
 /** Environment variable that tells a gateway process it is worker `index` of a supervisor. */
@@ -373,6 +374,13 @@ export class WorkerSupervisor implements AsyncDisposable {
       return new Response(mergeWorkerMetrics(texts), {
         headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
       });
+    }
+    if (pathname === "/livez") return probe(true);
+    if (pathname === "/readyz") {
+      // Ready while any worker is: the kernel hands new connections to the listening ones.
+      const answers = await this.#fetchEach("/readyz");
+      await Promise.all(answers.map((r) => r?.body?.cancel()));
+      return probe(!this.#stopping && answers.some((r) => r?.ok));
     }
     if (pathname === "/health") {
       const reports = await Promise.all(

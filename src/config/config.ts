@@ -278,13 +278,66 @@ export function websocketIdleTimeoutSec(session: GatewayConfig["session"]): numb
   return session.heartbeat_ttl_sec + session.check_interval_sec + 1;
 }
 
-/** A config file that cannot be read or does not validate; the message names file and field. */
+/** Options for {@linkcode ConfigError}. */
+export interface ConfigErrorOptions extends ErrorOptions {
+  /**
+   * The environment variable the bad value came from (see `config_env.ts`); the message then
+   * names it instead of the file.
+   */
+  variable?: string;
+}
+
+/**
+ * A config file or environment variable that cannot be read or does not validate; the message
+ * names the file (or the variable) and the field.
+ */
 export class ConfigError extends Error {
-  /** Creates a config error for `file`. */
-  constructor(readonly file: string, message: string, options?: ErrorOptions) {
-    super(`Invalid config ${file}: ${message}`, options);
+  /** The environment variable at fault, when the bad value came from one. */
+  readonly variable: string | undefined;
+
+  /** Creates a config error for `file`, or for `options.variable` when set. */
+  constructor(readonly file: string, message: string, options?: ConfigErrorOptions) {
+    super(
+      options?.variable === undefined
+        ? `Invalid config ${file}: ${message}`
+        : `Invalid environment ${options.variable}: ${message}`,
+      options,
+    );
     this.name = "ConfigError";
+    this.variable = options?.variable;
   }
+}
+
+/** One thing wrong with a config: where, and what. */
+export interface ConfigProblem {
+  /** Path of the field, e.g. `["websocket", "port"]`; empty for the config as a whole. */
+  readonly path: readonly PropertyKey[];
+  /** What is wrong, e.g. `Too big: expected number to be <=65535`. */
+  readonly message: string;
+}
+
+/** The result of {@linkcode checkConfig}: the config, or every problem with it. */
+export type ConfigCheck =
+  | { readonly config: GatewayConfig; readonly problems?: undefined }
+  | { readonly config?: undefined; readonly problems: readonly ConfigProblem[] };
+
+/** Validates a parsed config object and fills in defaults, or lists every problem. */
+export function checkConfig(input: unknown): ConfigCheck {
+  const result = gatewayConfigSchema.safeParse(input);
+  if (result.success) return { config: result.data };
+  return {
+    problems: result.error.issues.flatMap((issue) =>
+      issue.code === "unrecognized_keys"
+        ? issue.keys.map((key) => ({ path: [...issue.path, key], message: "unknown key" }))
+        : [{ path: issue.path, message: issue.message }]
+    ),
+  };
+}
+
+/** A problem as one phrase, its field path first: `websocket.port: Too big: ...`. */
+export function describeProblem(problem: ConfigProblem): string {
+  const path = problem.path.length > 0 ? problem.path.map(String).join(".") : "(top level)";
+  return `${path}: ${problem.message}`;
 }
 
 /**
@@ -293,16 +346,33 @@ export class ConfigError extends Error {
  * @throws {ConfigError} listing every failing field by its dotted path.
  */
 export function parseConfig(input: unknown, file = "<inline>"): GatewayConfig {
-  const result = gatewayConfigSchema.safeParse(input);
-  if (result.success) return result.data;
-  const problems = result.error.issues.map((issue) => {
-    if (issue.code === "unrecognized_keys") {
-      return issue.keys.map((key) => `${[...issue.path, key].join(".")}: unknown key`).join("; ");
-    }
-    const path = issue.path.length > 0 ? issue.path.join(".") : "(top level)";
-    return `${path}: ${issue.message}`;
-  });
-  throw new ConfigError(file, problems.join("; "));
+  const { config, problems } = checkConfig(input);
+  if (config) return config;
+  throw new ConfigError(file, problems.map(describeProblem).join("; "));
+}
+
+/**
+ * Reads a config file as JSON, unvalidated. A missing file is an error only when `required`;
+ * otherwise the input is `{}`, which the built-in defaults fill.
+ *
+ * @throws {ConfigError} when the file is unreadable or not JSON.
+ */
+export async function readConfigFile(
+  file: string,
+  required: boolean,
+): Promise<{ input: unknown; fromFile: boolean }> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound && !required) return { input: {}, fromFile: false };
+    throw new ConfigError(file, `cannot read file: ${(error as Error).message}`, { cause: error });
+  }
+  try {
+    return { input: JSON.parse(text), fromFile: true };
+  } catch (error) {
+    throw new ConfigError(file, `malformed JSON: ${(error as Error).message}`, { cause: error });
+  }
 }
 
 /**
@@ -315,20 +385,6 @@ export async function loadConfig(
   file: string,
   required: boolean,
 ): Promise<{ config: GatewayConfig; fromFile: boolean }> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(file);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound && !required) {
-      return { config: parseConfig({}, file), fromFile: false };
-    }
-    throw new ConfigError(file, `cannot read file: ${(error as Error).message}`, { cause: error });
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new ConfigError(file, `malformed JSON: ${(error as Error).message}`, { cause: error });
-  }
-  return { config: parseConfig(json, file), fromFile: true };
+  const { input, fromFile } = await readConfigFile(file, required);
+  return { config: parseConfig(input, file), fromFile };
 }

@@ -6,6 +6,7 @@
  */
 import type { Disconnect, DisconnectLabel } from "../core/disconnect.ts";
 import { Histogram } from "./histogram.ts";
+import { renderProcessMetrics } from "./process_metrics.ts";
 import type { ErrorCode } from "../core/protocol.ts";
 import type { Session } from "../core/session.ts";
 import type { SessionEvents } from "../core/session_manager.ts";
@@ -115,7 +116,6 @@ export class GatewayMetrics implements SessionEvents, FrameEvents, ListenerEvent
   uncaughtErrors = 0;
   /** Duration of the latest heartbeat sweep, in seconds. */
   lastSweepSeconds = 0;
-  readonly #startedAt = Date.now();
 
   /** Counts a new session. */
   onSessionOpened = (session: Session): void => {
@@ -294,8 +294,7 @@ export class GatewayMetrics implements SessionEvents, FrameEvents, ListenerEvent
       "Largest event-loop lag since the previous scrape.",
     );
     lines.push(`gateway_event_loop_lag_max_seconds ${eventLoopLag.maxMs / 1000}`);
-    metric("process_start_time_seconds", "gauge", "Start time, seconds since the epoch.");
-    lines.push(`process_start_time_seconds ${Math.floor(this.#startedAt / 1000)}`);
+    lines.push(...renderProcessMetrics());
     return lines.join("\n") + "\n";
   }
 }
