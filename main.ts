@@ -1,8 +1,10 @@
 /**
  * The gateway's entry point: read flags and config, start, wait for a signal, stop.
  *
- * Exit status: 0 after a clean shutdown, 1 when a listener cannot bind, 2 for bad flags, a
- * bad config file or an unusable TLS certificate or key file.
+ * Exit status: 0 after a clean shutdown, 1 when a listener cannot bind or (`--workers`) a
+ * worker fails to start, 2 for bad flags, a bad config file or `GATEWAY_*` variable, or an
+ * unusable TLS certificate or key file. `--check-config` validates the config and exits 0 or 2
+ * without starting.
  *
  * @module
  */
@@ -13,29 +15,33 @@ import {
   CONFIG_PATH_ENV,
   ConfigError,
   DEFAULT_CONFIG_PATH,
-  loadConfig,
 } from "./src/config/config.ts";
+import { loadConfigWithEnv } from "./src/config/config_env.ts";
 import { Logger } from "./src/core/logger.ts";
 import { ListenError } from "./src/transport/resilient_server.ts";
 import {
   readWorkerAssignment,
+  WORKER_ENV,
   workerConfig,
   WorkerStartError,
   WorkerSupervisor,
 } from "./src/cluster/worker_supervisor.ts";
+import { sendToSupervisor, WorkerChannelError } from "./src/cluster/worker_channel.ts";
 import { installLastResortHandlers } from "./src/ops/last_resort.ts";
 import { TlsCertError } from "./src/transport/tls_certs.ts";
 import { TokenKeyError, type TokenVerifier } from "./src/core/token_verifier.ts";
 import { JwtVerifier } from "./src/core/token_verifier_jwt.ts";
 
-const USAGE = `Usage: deno task gateway [--config <file>] [--workers <n>]
+const USAGE = `Usage: deno task gateway [--config <file>] [--workers <n>] [--check-config]
 
-Runs the MMO gateway.
+Runs the MMO gateway. GATEWAY_<SECTION>_<FIELD> variables override config fields
+(GATEWAY_WEBSOCKET_PORT=8081; see docs/operations.md).
 
 Options:
   -c, --config <file>  config file (default: $${CONFIG_PATH_ENV}, else ${DEFAULT_CONFIG_PATH};
                        a missing default file means built-in defaults)
   -w, --workers <n>    run n gateway processes sharing the ports (default: cluster.workers)
+      --check-config   validate the config file and environment, then exit 0 or 2
   -h, --help           show this help
 
 Go-style flags work too: -config <file>.`;
@@ -47,6 +53,7 @@ export async function main(args: string[]): Promise<number> {
     flags = parseCliArgs(args, {
       config: { type: "string", short: "c" },
       workers: { type: "string", short: "w" },
+      "check-config": { type: "boolean" },
       help: { type: "boolean", short: "h" },
     });
     workers = intFlag("workers", flags.workers, 0, 1, 64);
@@ -65,12 +72,16 @@ export async function main(args: string[]): Promise<number> {
 
   let loaded;
   try {
-    loaded = await loadConfig(path, required);
+    // Workers inherit the environment, so they apply the same variables.
+    loaded = await loadConfigWithEnv(path, required, Deno.env.toObject(), {
+      reserved: [CONFIG_PATH_ENV, WORKER_ENV],
+    });
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     console.error(error.message);
     return 2;
   }
+  const file = loaded.fromFile ? path : "(built-in defaults)";
   let gateway: RunningGateway | undefined;
   const assignment = readWorkerAssignment();
   const config = assignment ? workerConfig(loaded.config, assignment) : loaded.config;
@@ -87,13 +98,18 @@ export async function main(args: string[]): Promise<number> {
     );
     return 2;
   }
+  if (flags["check-config"]) {
+    const set = loaded.variables.length > 0 ? ` with ${loaded.variables.join(", ")}` : "";
+    console.log(`Config OK: ${file}${set}`);
+    return 0;
+  }
   const logger = new Logger(
     config.log.level,
     undefined,
     assignment ? { worker: assignment.index } : {},
   );
   if (!assignment) {
-    logger.info("config loaded", { file: loaded.fromFile ? path : "(built-in defaults)" });
+    logger.info("config loaded", { file, env: loaded.variables });
   }
   let uncaught = 0;
   installLastResortHandlers(logger, () => {
@@ -118,11 +134,19 @@ export async function main(args: string[]): Promise<number> {
       });
       running = gateway;
       await gateway.ready;
+      if (assignment) {
+        sendToSupervisor({
+          type: "ready",
+          worker: assignment.index,
+          websocket_port: gateway.websocketAddr?.port ?? null,
+          metrics_port: gateway.metricsAddr!.port,
+        });
+      }
     }
   } catch (error) {
     if (
       !(error instanceof ListenError || error instanceof TlsCertError ||
-        error instanceof WorkerStartError)
+        error instanceof WorkerStartError || error instanceof WorkerChannelError)
     ) throw error;
     logger.error(error.message);
     await gateway?.shutdown(0);

@@ -83,7 +83,8 @@ export async function startGateway(config: Record<string, unknown>): Promise<Chi
     stderr: "piped",
   }).spawn();
   const matchers = [(l: string) => l.includes('"websocket listening"')];
-  if (config.cluster) matchers.push((l) => l.includes('"connected to NATS"'));
+  // In cluster mode, wait until the registry has heard every service process that runs.
+  if (config.cluster) matchers.push((l) => l.includes('"cluster registry complete"'));
   const [line] = await waitForLines(child, matchers, "a gateway");
   await Deno.remove(path);
   return new Child(child, { port: new URL(JSON.parse(line).url).port });

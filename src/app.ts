@@ -16,6 +16,7 @@ import { type HealthReport, MetricsServer } from "./ops/metrics_server.ts";
 import { Hub } from "./services/hub.ts";
 import { echo, Router } from "./services/router.ts";
 import { createRouting, type Routing } from "./cluster/routing.ts";
+import type { ClusterRegistry } from "./cluster/registry.ts";
 import { chatService } from "./services/chat.ts";
 import { SessionManager } from "./core/session_manager.ts";
 import { SessionWriter } from "./core/session_writer.ts";
@@ -69,6 +70,11 @@ export interface GatewayServer extends AsyncDisposable {
   readonly metricsAddr: Deno.NetAddr | undefined;
   /** The `/health` report. */
   health(): HealthReport;
+  /**
+   * Whether the node takes new players now (`/readyz`): every listener is up and it is not
+   * draining.
+   */
+  readonly accepting: boolean;
   /** Stops the gateway, giving sessions `graceMs` to close; safe to call twice. */
   shutdown(graceMs?: number): Promise<void>;
 }
@@ -95,6 +101,9 @@ export class RunningGateway implements GatewayServer {
   readonly #routing: Routing;
   readonly #logger: Logger;
   readonly #startedAt = performance.now();
+  /** Set when every listener is up. */
+  #started = false;
+  /** Set when the node stops taking new players; `/readyz` answers 503 from then on. */
   #draining = false;
   #stopped: Promise<void> | undefined;
 
@@ -199,6 +208,8 @@ export class RunningGateway implements GatewayServer {
           },
           lag: this.#lag,
           health: () => this.health(),
+          clusterView: this.#routing.registry && (() => this.#routing.registry!.view()),
+          ready: () => this.accepting,
           logger: this.#logger.child({ component: "metrics" }),
         });
         const { hostname, port } = this.#metricsServer.addr;
@@ -210,15 +221,18 @@ export class RunningGateway implements GatewayServer {
     } catch (error) {
       this.#lag.stop();
       this.#authenticator?.[Symbol.dispose]();
-      // Release whatever did bind before rethrowing the listen error.
+      // Release whatever did bind, and the cluster link and its timers, before rethrowing.
       void this.#websocket?.close();
+      void this.#routing[Symbol.asyncDispose]();
       throw error;
     }
     this.#quicStarted = config.quic.enabled
       ? this.#startQuic(config.quic, config.protocol.max_message_bytes, gateway)
       : Promise.resolve();
-    // Marked handled here; `ready` hands the failure to whoever starts the gateway.
-    this.#quicStarted.catch(() => {});
+    // A failure is handled here; `ready` hands it to whoever starts the gateway.
+    this.#quicStarted.then(() => {
+      this.#started = true;
+    }, () => {});
     this.#sweeper.start();
   }
 
@@ -281,6 +295,14 @@ export class RunningGateway implements GatewayServer {
     return this.#websocket?.addr;
   }
 
+  /**
+   * The cluster's gateway nodes, service processes and routes, in cluster mode: whether a
+   * node is alive, the list of nodes with session counts, the JSON view (`/cluster`).
+   */
+  get registry(): ClusterRegistry | undefined {
+    return this.#routing.registry;
+  }
+
   /** The QUIC listener's (UDP) address, once `ready` has resolved with QUIC enabled. */
   get quicAddr(): { hostname: string; port: number } | undefined {
     return this.#quic?.addr;
@@ -289,6 +311,15 @@ export class RunningGateway implements GatewayServer {
   /** The metrics listener's address, when enabled. */
   get metricsAddr(): Deno.NetAddr | undefined {
     return this.#metricsServer?.addr;
+  }
+
+  /**
+   * Whether the node takes new players now (`/readyz`): every listener is up and it is not
+   * draining.
+   */
+  get accepting(): boolean {
+    if (!this.#started || this.#draining) return false;
+    return (this.#websocket?.listening ?? true) && (this.#quic?.listening ?? true);
   }
 
   /** The `/health` report. */

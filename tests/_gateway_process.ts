@@ -14,6 +14,8 @@ export class GatewayProcess implements AsyncDisposable {
   readonly #waiters: Array<() => void> = [];
   readonly #stderrDone: Promise<void>;
   readonly status: Promise<Deno.CommandStatus>;
+  /** The process id (of the gateway itself: a prefix such as `prlimit` execs it). */
+  readonly pid: number;
 
   /** Starts `main.ts` with `args`, optionally under a command prefix such as `prlimit`. */
   constructor(args: string[], options: { prefix?: string[]; env?: Record<string, string> } = {}) {
@@ -27,6 +29,7 @@ export class GatewayProcess implements AsyncDisposable {
       env: options.env,
     }).spawn();
     this.status = this.#child.status;
+    this.pid = this.#child.pid;
     this.#stderrDone = this.#readLogs();
   }
 
@@ -97,17 +100,22 @@ export class GatewayProcess implements AsyncDisposable {
   }
 }
 
-/** Runs `main.ts` to completion and returns its exit code and stderr. */
+/** Runs `main.ts` to completion and returns its exit code, stdout and stderr. */
 export async function runGateway(
   args: string[],
   env?: Record<string, string>,
-): Promise<{ code: number; stderr: string }> {
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const output = await new Deno.Command(Deno.execPath(), {
     args: [...RUN_FLAGS, MAIN, ...args],
     stdin: "null",
-    stdout: "null",
+    stdout: "piped",
     stderr: "piped",
     env,
   }).output();
-  return { code: output.code, stderr: new TextDecoder().decode(output.stderr) };
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
 }

@@ -15,7 +15,7 @@ import {
 /** The HMAC secret tests sign with, 40 bytes. */
 export const TEST_SECRET = "test-secret-for-the-gateway-0123456789ab";
 /** The environment variable the test configs name for it. */
-export const TEST_SECRET_ENV = "GATEWAY_TEST_JWT_SECRET";
+export const TEST_SECRET_ENV = "MMO_TEST_JWT_SECRET";
 Deno.env.set(TEST_SECRET_ENV, TEST_SECRET);
 
 const secretBytes = new TextEncoder().encode(TEST_SECRET);

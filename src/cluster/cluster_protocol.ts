@@ -13,6 +13,11 @@
  *   JSON array of {@linkcode LoginTuple}s.
  * - `P.auth.query`: a `reject_new` login asks every node for a session of its user; the body is
  *   one {@linkcode LoginTuple}, a node holding the user answers with its own.
+ * - `P.reg.announce`: every gateway node and service process says, every announce interval,
+ *   who it is and which routes it serves (an {@linkcode Announcement}); on shutdown it says
+ *   goodbye (a {@linkcode Withdrawal}) on the same subject.
+ * - `P.reg.query`: a gateway that has just (re)connected asks every instance to announce now;
+ *   each answers with its announcement on the query's reply subject, to that gateway only.
  *
  * @module
  */
@@ -22,9 +27,6 @@ export type PushTarget = "session" | "user" | "group" | "all";
 
 /** Header names of a push message. */
 export const PushHeader = { target: "t", key: "k", except: "x", unreliable: "u" } as const;
-
-/** A route that can travel as a subject: `service.method`, each 1–64 of `[A-Za-z0-9_-]`. */
-export const SUBJECT_ROUTE = /^[A-Za-z0-9_-]{1,64}\.[A-Za-z0-9_-]{1,64}$/;
 
 /** Subject names for one cluster prefix. */
 export class Subjects {
@@ -58,10 +60,69 @@ export class Subjects {
   get loginQuery(): string {
     return `${this.prefix}.auth.query`;
   }
+  /** Where instances announce themselves and say goodbye. */
+  get announce(): string {
+    return `${this.prefix}.reg.announce`;
+  }
+  /** Where a gateway asks every instance to announce now. */
+  get query(): string {
+    return `${this.prefix}.reg.query`;
+  }
 }
 
 /** A login as it travels between nodes: user, session, and the two parts of its stamp. */
 export type LoginTuple = [user: string, session: string, wall: number, counter: number];
+
+/** Version of the registry messages; a message of another version is rejected as malformed. */
+export const REGISTRY_VERSION = 1;
+
+/** What kind of process an instance is. */
+export type InstanceKind = "gateway" | "service";
+
+/** Every {@linkcode InstanceKind}, for validation and metrics. */
+export const INSTANCE_KINDS: readonly InstanceKind[] = ["gateway", "service"];
+
+/** An instance id (a gateway's node id, a service process's id): 1–64 of `[A-Za-z0-9_-]`. */
+export const INSTANCE_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * An instance's heartbeat on `P.reg.announce`: who it is and what it serves. Sent every
+ * announce interval, at start, after a reconnect, and in answer to a query.
+ */
+export interface Announcement {
+  /** {@linkcode REGISTRY_VERSION}. */
+  v: typeof REGISTRY_VERSION;
+  /** An announcement. */
+  op: "announce";
+  /** The instance id ({@linkcode INSTANCE_ID}); a gateway's is its node id. */
+  id: string;
+  /** A gateway node or a service process. */
+  kind: InstanceKind;
+  /** When the instance started, ms since the epoch; a new value means it restarted. */
+  started: number;
+  /** How often it announces, ms. */
+  interval_ms: number;
+  /** A gateway's live sessions. */
+  sessions?: number;
+  /**
+   * Service name to method names, e.g. `{"chat":["join","say"]}`. A service process serves
+   * them over NATS; a gateway serves them embedded, to its own players only.
+   */
+  services: Record<string, string[]>;
+}
+
+/** An instance's goodbye on `P.reg.announce`, sent when it shuts down. */
+export interface Withdrawal {
+  /** {@linkcode REGISTRY_VERSION}. */
+  v: typeof REGISTRY_VERSION;
+  /** A goodbye. */
+  op: "bye";
+  /** The instance id. */
+  id: string;
+}
+
+/** A message on `P.reg.announce`. */
+export type RegistryMessage = Announcement | Withdrawal;
 
 /** A request or notify as it travels to a service process. */
 export interface ServiceCall {

@@ -20,8 +20,8 @@ export interface NatsLinkOptions {
   logger: Logger;
   /** Called with each new connection (first or after a full reconnect); set up subscriptions. */
   onConnection: (connection: NatsConnection) => void;
-  /** Called when the connection is back after an outage (its subscriptions are restored). */
-  onReconnected?: () => void;
+  /** Called when the connection comes back after an outage (its subscriptions are restored). */
+  onReconnect?: (connection: NatsConnection) => void;
 }
 
 /** A NATS connection kept alive in the background. */
@@ -95,7 +95,7 @@ export class NatsLink implements AsyncDisposable {
           this.#connected = true;
           this.#reconnects++;
           logger.info("reconnected to NATS", { server: status.server });
-          this.#options.onReconnected?.();
+          this.#options.onReconnect?.(connection);
         }
       }
       this.#connected = false;

@@ -4,10 +4,13 @@
  *
  * @module
  */
+import { Announcer } from "./announcer.ts";
 import type { Broker } from "../services/broker.ts";
 import { MemoryBroker } from "../services/broker_memory.ts";
 import { NatsBroker } from "./broker_nats.ts";
-import { Subjects } from "./cluster_protocol.ts";
+import { type Announcement, REGISTRY_VERSION, Subjects } from "./cluster_protocol.ts";
+import { ClusterRegistry } from "./registry.ts";
+import { RegistryWatcher } from "./registry_watcher.ts";
 import type { GatewayConfig } from "../config/config.ts";
 import type { Hub } from "../services/hub.ts";
 import type { ClusterState } from "../ops/metrics.ts";
@@ -21,6 +24,7 @@ import { LocalLoginRegistry } from "../core/login_registry_local.ts";
 import { NatsLoginRegistry } from "./login_registry_nats.ts";
 import { NatsLink } from "./nats_link.ts";
 import type { Router } from "../services/router.ts";
+import { SERVICE_NAME } from "../core/service.ts";
 import type { ServiceHost } from "../core/service_host.ts";
 import { LocalServiceHost } from "../services/service_host_local.ts";
 import { NatsServiceHost } from "./service_host_nats.ts";
@@ -34,6 +38,8 @@ export interface Routing extends AsyncDisposable {
   readonly broker: Broker;
   /** Present in cluster mode. */
   readonly cluster: ClusterState | undefined;
+  /** The cluster's instances and routes, in cluster mode. */
+  readonly registry: ClusterRegistry | undefined;
   /** One session per user (on this node, or on every node over NATS); when asked for. */
   readonly logins: LoginRegistry | undefined;
 }
@@ -63,12 +69,49 @@ export function createRouting(config: GatewayConfig, parts: RoutingParts): Routi
       services,
       broker,
       cluster: undefined,
+      registry: undefined,
       logins: parts.logins && new LocalLoginRegistry(parts.logins),
       [Symbol.asyncDispose]: () => Promise.resolve(),
     };
   }
   const nodeId = config.cluster.node_id || crypto.randomUUID();
   const subjects = new Subjects(nats.subject_prefix);
+  const limits = config.cluster.registry;
+  const registry = new ClusterRegistry({
+    selfId: nodeId,
+    instanceTtlMs: limits.instance_ttl_ms,
+    maxInstances: limits.max_instances,
+    maxServices: limits.max_services,
+    maxRoutes: limits.max_routes,
+    maxAnnouncementBytes: limits.max_announcement_bytes,
+  });
+  const started = Date.now();
+  const embedded = embeddedServices(router);
+  const announcement = (): Announcement => ({
+    v: REGISTRY_VERSION,
+    op: "announce",
+    id: nodeId,
+    kind: "gateway",
+    started,
+    interval_ms: limits.announce_interval_ms,
+    sessions: sessions.size,
+    services: embedded,
+  });
+  const watcher = new RegistryWatcher({
+    registry,
+    subjects,
+    intervalMs: limits.announce_interval_ms,
+    instanceTtlMs: limits.instance_ttl_ms,
+    self: announcement,
+    logger,
+  });
+  const announcer = new Announcer({
+    subjects,
+    intervalMs: limits.announce_interval_ms,
+    announcement,
+    connection: () => link.connection,
+    logger,
+  });
   const link: NatsLink = new NatsLink({
     servers: nats.servers,
     name: `gateway:${nodeId}`,
@@ -77,9 +120,15 @@ export function createRouting(config: GatewayConfig, parts: RoutingParts): Routi
     onConnection: (connection) => {
       broker.subscribe(connection);
       services.subscribe(connection);
+      watcher.subscribe(connection);
+      announcer.subscribe(connection);
       logins?.subscribe(connection);
     },
-    onReconnected: () => logins?.reconnected(),
+    onReconnect: (connection) => {
+      watcher.resync(connection);
+      announcer.announce();
+      logins?.reconnected();
+    },
   });
   const logins = parts.logins && new NatsLoginRegistry({
     ...parts.logins,
@@ -93,6 +142,7 @@ export function createRouting(config: GatewayConfig, parts: RoutingParts): Routi
     local: new LocalServiceHost({ router, hub, broker }),
     isLocal: (route) => router.get(route) !== undefined,
     link,
+    registry,
     subjects,
     nodeId,
     sessions,
@@ -116,12 +166,33 @@ export function createRouting(config: GatewayConfig, parts: RoutingParts): Routi
       get localOnlyPushes() {
         return broker.localOnly;
       },
+      registry,
     },
+    registry,
     async [Symbol.asyncDispose]() {
+      // Goodbye first, so other gateways drop this node's routes at once.
+      await announcer.close();
+      await watcher[Symbol.asyncDispose]();
       await services[Symbol.asyncDispose]();
       await broker[Symbol.asyncDispose]();
       await logins?.[Symbol.asyncDispose]();
       await link.close();
     },
   };
+}
+
+/**
+ * The router's `service.method` routes by service, as the gateway announces them. Other
+ * routes (the built-in `echo`) are served by every gateway and never travel.
+ */
+function embeddedServices(router: Router): Record<string, string[]> {
+  const services: Record<string, string[]> = {};
+  for (const route of router.routes()) {
+    const [name, method, rest] = route.split(".");
+    if (rest !== undefined || !SERVICE_NAME.test(name) || !SERVICE_NAME.test(method ?? "")) {
+      continue;
+    }
+    (services[name] ??= []).push(method);
+  }
+  return services;
 }

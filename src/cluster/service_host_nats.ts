@@ -2,7 +2,9 @@
  * Runs routes the gateway does not serve itself on service processes over NATS. A request
  * becomes a NATS request on `P.svc.<route>`; the service's session changes come back on this
  * node's control subject before its reply, so a `chat.join` is in effect when the client sees
- * the response.
+ * the response. The cluster registry decides first, with one map lookup: a route no one ever
+ * announced is `unknown_route`, and a route with no live instance `service_unavailable`,
+ * without touching NATS.
  *
  * @module
  */
@@ -13,9 +15,9 @@ import {
   type ServiceCall,
   type ServiceReply,
   type SessionChange,
-  SUBJECT_ROUTE,
   type Subjects,
 } from "./cluster_protocol.ts";
+import type { ClusterRegistry } from "./registry.ts";
 import type { Hub } from "../services/hub.ts";
 import type { Logger } from "../core/logger.ts";
 import type { NatsLink } from "./nats_link.ts";
@@ -32,6 +34,8 @@ export interface NatsServiceHostOptions {
   isLocal: (route: string) => boolean;
   /** The NATS connection. */
   link: NatsLink;
+  /** Which routes exist and whether an instance serves them. */
+  registry: ClusterRegistry;
   /** Subject names. */
   subjects: Subjects;
   /** This node's id. */
@@ -119,14 +123,36 @@ export class NatsServiceHost implements ServiceHost {
     return this.#remote("notify", session, route, data);
   }
 
-  async #remote(kind: ServiceCall["kind"], session: Session, route: string, data: unknown) {
-    if (!SUBJECT_ROUTE.test(route)) {
-      throw new RouteError("unknown_route", `No route "${route.slice(0, 64)}"`);
+  /**
+   * Decides from the registry, synchronously, whether the call goes out at all: a client
+   * sending garbage routes costs a map lookup and an error reply, never a NATS request.
+   */
+  #remote(kind: ServiceCall["kind"], session: Session, route: string, data: unknown) {
+    const state = this.#options.registry.route(route);
+    if (state === undefined) {
+      if (this.#options.registry.complete) {
+        throw new RouteError("unknown_route", `No route "${route.slice(0, 64)}"`);
+      }
+      // Just (re)connected: its service may not have answered the query yet.
+      throw new RouteError("service_unavailable", "Game services are starting; retry later");
+    }
+    if (state.live === 0) {
+      throw new RouteError("service_unavailable", `No instance serves "${route}"; retry later`);
     }
     const connection = this.#options.link.connection;
     if (!connection) {
       throw new RouteError("service_unavailable", "Game services are unreachable; retry later");
     }
+    return this.#call(connection, kind, session, route, data);
+  }
+
+  async #call(
+    connection: NatsConnection,
+    kind: ServiceCall["kind"],
+    session: Session,
+    route: string,
+    data: unknown,
+  ): Promise<unknown> {
     const call: ServiceCall = {
       kind,
       node: this.#options.nodeId,
@@ -143,7 +169,7 @@ export class NatsServiceHost implements ServiceHost {
       });
     } catch (error) {
       if (isNoResponders(error)) {
-        // No instance of the service is subscribed: down, or never deployed.
+        // The registry still lists an instance, but none is subscribed: it just went down.
         throw new RouteError("service_unavailable", `No instance serves "${route}"; retry later`);
       }
       if (isTimeout(error)) {

@@ -1,6 +1,8 @@
 /**
  * A service process: runs game services against NATS, where every gateway node's requests for
  * `P.svc.<name>.*` reach them through a queue group, so any number of instances share the load.
+ * It announces its services and routes on `P.reg.announce` (see `announcer.ts`), which is how
+ * gateways learn that the routes exist and that an instance serves them.
  * `deno task service <module>` runs one from the command line; {@linkcode serveServices} starts
  * one from code.
  *
@@ -9,11 +11,15 @@
 import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
 import { headers } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
+import { Announcer } from "./announcer.ts";
 import {
+  type Announcement,
   decodeJson,
   encodeJson,
+  INSTANCE_ID,
   PushHeader,
   type PushTarget,
+  REGISTRY_VERSION,
   type ServiceCall,
   type ServiceReply,
   type SessionChange,
@@ -26,6 +32,7 @@ import {
   type GroupPushOptions,
   type PushOptions,
   type Service,
+  SERVICE_NAME,
   type ServiceContext,
   type SessionData,
 } from "../core/service.ts";
@@ -169,34 +176,110 @@ export interface ServeServicesOptions {
   reconnectWaitMs?: number;
   /** Where handler failures are logged; default JSON lines on stderr at `info`. */
   logger?: Logger;
+  /**
+   * How often to announce the services to the gateways, ms; default 1000. Must be at most half
+   * of the gateways' `cluster.registry.instance_ttl_ms`, or they drop this process between
+   * announcements.
+   */
+  announceIntervalMs?: number;
+  /** This process's id in the cluster (1–64 letters, digits, `_` or `-`); default random. */
+  instanceId?: string;
 }
 
 /** Services being served over NATS. Dispose it (or call `close`) to stop. */
 export class ServiceProcess implements AsyncDisposable {
   readonly #nc: NatsConnection;
   readonly #subscriptions: Subscription[];
+  readonly #announcer: Announcer;
+  readonly #watching: Promise<void>;
+  readonly #id: string;
   #closed: Promise<void> | undefined;
 
-  private constructor(nc: NatsConnection, subscriptions: Subscription[]) {
+  private constructor(
+    nc: NatsConnection,
+    subscriptions: Subscription[],
+    announcer: Announcer,
+    id: string,
+  ) {
     this.#nc = nc;
     this.#subscriptions = subscriptions;
+    this.#announcer = announcer;
+    this.#id = id;
+    this.#watching = this.#watch();
   }
 
-  /** Connects to NATS and starts serving; the same as {@linkcode serveServices}. */
+  /**
+   * Connects to NATS and starts serving; the same as {@linkcode serveServices}.
+   *
+   * @throws {TypeError} when `instanceId`, `announceIntervalMs` or a service or method name is
+   * invalid (gateways would refuse the announcement).
+   */
   static async start(options: ServeServicesOptions): Promise<ServiceProcess> {
     const { services } = options;
+    const id = options.instanceId ?? crypto.randomUUID();
+    if (!INSTANCE_ID.test(id)) {
+      throw new TypeError(
+        `Cannot serve services: instance id "${id}" is not 1-64 letters, digits, _ or -`,
+      );
+    }
+    for (const service of services) {
+      for (const name of [service.name, ...Object.keys(service.routes)]) {
+        if (!SERVICE_NAME.test(name)) {
+          throw new TypeError(
+            `Cannot serve service "${service.name}": "${name}" is not 1-64 letters, digits, _ or -, starting with a letter`,
+          );
+        }
+      }
+    }
+    const intervalMs = options.announceIntervalMs ?? 1_000;
+    if (!Number.isSafeInteger(intervalMs) || intervalMs < 10 || intervalMs > 3_600_000) {
+      throw new TypeError(
+        `Cannot serve services: announce interval ${intervalMs} ms is not an integer from 10 to 3600000`,
+      );
+    }
+    const logger = options.logger ?? new Logger("info");
+    const subjects = new Subjects(options.prefix ?? "mmo");
     const nc = await connect({
       servers: options.servers ?? ["nats://127.0.0.1:4222"],
       name: `service:${services.map((s) => s.name).join(",")}`,
       maxReconnectAttempts: -1,
       reconnectTimeWait: options.reconnectWaitMs ?? 500,
     });
-    const subscriptions = serveOverNats(nc, {
-      services,
-      subjects: new Subjects(options.prefix ?? "mmo"),
-      logger: options.logger ?? new Logger("info"),
+    const subscriptions = serveOverNats(nc, { services, subjects, logger });
+    const started = Date.now();
+    const routes = Object.fromEntries(
+      services.map((service) => [service.name, Object.keys(service.routes)]),
+    );
+    const announcement = (): Announcement => ({
+      v: REGISTRY_VERSION,
+      op: "announce",
+      id,
+      kind: "service",
+      started,
+      interval_ms: intervalMs,
+      services: routes,
     });
-    return new ServiceProcess(nc, subscriptions);
+    const announcer = new Announcer({
+      subjects,
+      intervalMs,
+      announcement,
+      connection: () => nc.isClosed() ? undefined : nc,
+      logger,
+    });
+    announcer.subscribe(nc);
+    return new ServiceProcess(nc, subscriptions, announcer, id);
+  }
+
+  /** Announces again as soon as NATS comes back, rather than at the next interval. */
+  async #watch(): Promise<void> {
+    for await (const status of this.#nc.status()) {
+      if (status.type === "reconnect") this.#announcer.announce();
+    }
+  }
+
+  /** This process's id in the cluster, as gateways list it. */
+  get id(): string {
+    return this.#id;
   }
 
   /** The NATS server this process is connected to, `host:port`. */
@@ -204,11 +287,17 @@ export class ServiceProcess implements AsyncDisposable {
     return this.#nc.getServer();
   }
 
-  /** Stops taking calls, lets handlers in flight answer, and disconnects; safe twice. */
+  /**
+   * Says goodbye (gateways turn its routes unavailable at once), stops taking calls, lets
+   * handlers in flight answer, and disconnects; safe twice.
+   */
   close(): Promise<void> {
     this.#closed ??= (async () => {
+      await this.#announcer.close();
       for (const subscription of this.#subscriptions) subscription.unsubscribe();
-      await this.#nc.drain();
+      // Draining needs NATS; while it is down there is nothing in flight to wait for.
+      await this.#nc.drain().catch(() => this.#nc.close());
+      await this.#watching;
     })();
     return this.#closed;
   }
@@ -222,6 +311,7 @@ export class ServiceProcess implements AsyncDisposable {
 /**
  * Connects to NATS and serves `options.services` until the returned process is closed.
  *
+ * @throws {TypeError} when an option or a service name is invalid.
  * @throws {Error} when NATS cannot be reached.
  */
 export function serveServices(options: ServeServicesOptions): Promise<ServiceProcess> {

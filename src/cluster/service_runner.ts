@@ -17,6 +17,9 @@ Options:
   --nats <url>      NATS server (default: nats://127.0.0.1:4222; repeat for several)
   --prefix <p>      subject prefix, as cluster.nats.subject_prefix (default: mmo)
   --reconnect-wait-ms <n>  wait between reconnects (default: 500)
+  --announce-interval-ms <n>  how often to announce the services to the gateways; at most
+                    half of their cluster.registry.instance_ttl_ms (default: 1000)
+  --id <id>         this process's id in the cluster (default: random)
   -h, --help        show this help
 
 Example: deno task service src/services/chat.ts --nats nats://127.0.0.1:4222`;
@@ -29,12 +32,14 @@ function isService(value: unknown): value is Service {
 
 /** Loads the module's services and serves them until SIGINT/SIGTERM; returns the exit status. */
 export async function main(args: string[]): Promise<number> {
-  let flags, modules, reconnectWaitMs;
+  let flags, modules, reconnectWaitMs, announceIntervalMs;
   try {
     ({ values: flags, positionals: modules } = parseCliArgsWithPositionals(args, {
       nats: { type: "string", multiple: true },
       prefix: { type: "string" },
       "reconnect-wait-ms": { type: "string" },
+      "announce-interval-ms": { type: "string" },
+      id: { type: "string" },
       help: { type: "boolean", short: "h" },
     }));
     if (flags.help) {
@@ -45,6 +50,13 @@ export async function main(args: string[]): Promise<number> {
       throw new UsageError(`Expected one service module, got ${modules.length}`);
     }
     reconnectWaitMs = intFlag("reconnect-wait-ms", flags["reconnect-wait-ms"], 500, 10, 60_000);
+    announceIntervalMs = intFlag(
+      "announce-interval-ms",
+      flags["announce-interval-ms"],
+      1_000,
+      50,
+      60_000,
+    );
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     console.error(`${error.message}\n\n${USAGE}`);
@@ -67,12 +79,25 @@ export async function main(args: string[]): Promise<number> {
   const prefix = flags.prefix ?? "mmo";
   let process: ServiceProcess;
   try {
-    process = await serveServices({ services, servers, prefix, reconnectWaitMs, logger });
+    process = await serveServices({
+      services,
+      servers,
+      prefix,
+      reconnectWaitMs,
+      logger,
+      announceIntervalMs,
+      instanceId: flags.id,
+    });
   } catch (error) {
+    if (error instanceof TypeError) {
+      console.error(error.message);
+      return 2;
+    }
     console.error(`Cannot connect to NATS at ${servers.join(", ")}: ${(error as Error).message}`);
     return 1;
   }
   logger.info("serving", {
+    id: process.id,
     services: services.map((s) => s.name),
     subjects: services.map((s) => `${prefix}.svc.${s.name}.*`),
     nats: process.server,

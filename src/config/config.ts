@@ -99,8 +99,8 @@ export type JwtAlgorithm = typeof JWT_ALGORITHMS[number];
 
 const jwtSchema = z.strictObject({
   hmac_secret_env: z.string().regex(
-    /^[A-Za-z_][A-Za-z0-9_]{0,127}$/,
-    "must be an environment variable name",
+    /^(?!GATEWAY_)[A-Za-z_][A-Za-z0-9_]{0,127}$/,
+    "must be an environment variable name not starting with GATEWAY_ (those set config fields)",
   )
     .optional().describe(
       "Name of the environment variable holding the HMAC secret (HS* tokens), at least 32 " +
@@ -195,13 +195,63 @@ const natsSchema = z.strictObject({
   ),
 }).describe("NATS, for scale-out (docs/cluster.md).");
 
+const registrySchema = z.strictObject({
+  announce_interval_ms: z.number().int().min(50).max(60_000).default(1_000).describe(
+    "How often this gateway announces itself and checks the table for silent instances; " +
+      "also how long after NATS (re)connects a route missing from the table gets " +
+      "service_unavailable rather than unknown_route. At least 50 so a hundred instances stay " +
+      "a few thousand small messages per second to each gateway.",
+  ),
+  instance_ttl_ms: z.number().int().min(100).max(600_000).default(3_000).describe(
+    "An instance silent this long is dropped and its routes turn service_unavailable (within " +
+      "this plus announce_interval_ms of its last announcement). At least twice " +
+      "announce_interval_ms, so one lost announcement drops no one; a service process's " +
+      "--announce-interval-ms must be at most half of it too.",
+  ),
+  max_instances: z.number().int().min(1).max(100_000).default(1_000).describe(
+    "Gateway nodes and service processes held at once; announcements of further ones are " +
+      "refused and counted. Bounds the memory a flood of fake instance ids can take.",
+  ),
+  max_services: z.number().int().min(1).max(10_000).default(256).describe(
+    "Distinct service names held at once; each is a label value of " +
+      "gateway_service_instances, so this bounds its cardinality.",
+  ),
+  max_routes: z.number().int().min(1).max(1_000_000).default(4_096).describe(
+    "Distinct routes held at once. Routes no instance serves any more are forgotten, oldest " +
+      "first, to make room; past that, announcements with new routes are refused and counted.",
+  ),
+  max_announcement_bytes: z.number().int().min(1_024).max(1_048_576).default(65_536).describe(
+    "Largest announcement read; larger ones are refused unread. 64 KiB holds over 900 " +
+      "routes even with 64-character names; at most 1 MiB, NATS's default max_payload.",
+  ),
+}).describe("The registry of gateway nodes, service processes and routes (docs/cluster.md).")
+  .superRefine((registry, ctx) => {
+    if (registry.announce_interval_ms * 2 > registry.instance_ttl_ms) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["announce_interval_ms"],
+        message:
+          `must be at most half of cluster.registry.instance_ttl_ms (${registry.instance_ttl_ms})`,
+      });
+    }
+  });
+
 const clusterSchema = z.strictObject({
-  node_id: z.string().regex(/^[A-Za-z0-9_-]{0,64}$/, "must be letters, digits, _ or -")
-    .default("").describe("This gateway's id in the cluster; empty picks a random one at start."),
+  node_id: z.string().regex(/^[A-Za-z0-9_-]{0,60}$/, "must be letters, digits, _ or -")
+    .default("").describe(
+      "This gateway's id in the cluster; empty picks a random one at start. At most 60 " +
+        "characters: `--workers` appends -w<index> to tell its workers apart.",
+    ),
   nats: natsSchema.prefault({}),
+  registry: registrySchema.prefault({}),
   workers: z.number().int().min(1).max(64).default(1).describe(
     "Gateway processes on this machine sharing the ports (`--workers` overrides). One per " +
       "core is the useful maximum; 64 bounds typos.",
+  ),
+  worker_start_timeout_sec: z.number().int().min(1).max(600).default(30).describe(
+    "How long the `--workers` supervisor waits for each worker to report ready before it " +
+      "gives up and names the worker. At least 1 s, as a worker needs a few hundred ms to " +
+      "load; at most 10 min, so a hung start is noticed.",
   ),
 }).describe("Several gateway nodes and processes.");
 
@@ -333,13 +383,66 @@ export function websocketIdleTimeoutSec(session: GatewayConfig["session"]): numb
   return session.heartbeat_ttl_sec + session.check_interval_sec + 1;
 }
 
-/** A config file that cannot be read or does not validate; the message names file and field. */
+/** Options for {@linkcode ConfigError}. */
+export interface ConfigErrorOptions extends ErrorOptions {
+  /**
+   * The environment variable the bad value came from (see `config_env.ts`); the message then
+   * names it instead of the file.
+   */
+  variable?: string;
+}
+
+/**
+ * A config file or environment variable that cannot be read or does not validate; the message
+ * names the file (or the variable) and the field.
+ */
 export class ConfigError extends Error {
-  /** Creates a config error for `file`. */
-  constructor(readonly file: string, message: string, options?: ErrorOptions) {
-    super(`Invalid config ${file}: ${message}`, options);
+  /** The environment variable at fault, when the bad value came from one. */
+  readonly variable: string | undefined;
+
+  /** Creates a config error for `file`, or for `options.variable` when set. */
+  constructor(readonly file: string, message: string, options?: ConfigErrorOptions) {
+    super(
+      options?.variable === undefined
+        ? `Invalid config ${file}: ${message}`
+        : `Invalid environment ${options.variable}: ${message}`,
+      options,
+    );
     this.name = "ConfigError";
+    this.variable = options?.variable;
   }
+}
+
+/** One thing wrong with a config: where, and what. */
+export interface ConfigProblem {
+  /** Path of the field, e.g. `["websocket", "port"]`; empty for the config as a whole. */
+  readonly path: readonly PropertyKey[];
+  /** What is wrong, e.g. `Too big: expected number to be <=65535`. */
+  readonly message: string;
+}
+
+/** The result of {@linkcode checkConfig}: the config, or every problem with it. */
+export type ConfigCheck =
+  | { readonly config: GatewayConfig; readonly problems?: undefined }
+  | { readonly config?: undefined; readonly problems: readonly ConfigProblem[] };
+
+/** Validates a parsed config object and fills in defaults, or lists every problem. */
+export function checkConfig(input: unknown): ConfigCheck {
+  const result = gatewayConfigSchema.safeParse(input);
+  if (result.success) return { config: result.data };
+  return {
+    problems: result.error.issues.flatMap((issue) =>
+      issue.code === "unrecognized_keys"
+        ? issue.keys.map((key) => ({ path: [...issue.path, key], message: "unknown key" }))
+        : [{ path: issue.path, message: issue.message }]
+    ),
+  };
+}
+
+/** A problem as one phrase, its field path first: `websocket.port: Too big: ...`. */
+export function describeProblem(problem: ConfigProblem): string {
+  const path = problem.path.length > 0 ? problem.path.map(String).join(".") : "(top level)";
+  return `${path}: ${problem.message}`;
 }
 
 /**
@@ -369,16 +472,33 @@ export function checkWorkers(config: GatewayConfig, workers: number, file: strin
  * @throws {ConfigError} listing every failing field by its dotted path.
  */
 export function parseConfig(input: unknown, file = "<inline>"): GatewayConfig {
-  const result = gatewayConfigSchema.safeParse(input);
-  if (result.success) return result.data;
-  const problems = result.error.issues.map((issue) => {
-    if (issue.code === "unrecognized_keys") {
-      return issue.keys.map((key) => `${[...issue.path, key].join(".")}: unknown key`).join("; ");
-    }
-    const path = issue.path.length > 0 ? issue.path.join(".") : "(top level)";
-    return `${path}: ${issue.message}`;
-  });
-  throw new ConfigError(file, problems.join("; "));
+  const { config, problems } = checkConfig(input);
+  if (config) return config;
+  throw new ConfigError(file, problems.map(describeProblem).join("; "));
+}
+
+/**
+ * Reads a config file as JSON, unvalidated. A missing file is an error only when `required`;
+ * otherwise the input is `{}`, which the built-in defaults fill.
+ *
+ * @throws {ConfigError} when the file is unreadable or not JSON.
+ */
+export async function readConfigFile(
+  file: string,
+  required: boolean,
+): Promise<{ input: unknown; fromFile: boolean }> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound && !required) return { input: {}, fromFile: false };
+    throw new ConfigError(file, `cannot read file: ${(error as Error).message}`, { cause: error });
+  }
+  try {
+    return { input: JSON.parse(text), fromFile: true };
+  } catch (error) {
+    throw new ConfigError(file, `malformed JSON: ${(error as Error).message}`, { cause: error });
+  }
 }
 
 /**
@@ -391,20 +511,6 @@ export async function loadConfig(
   file: string,
   required: boolean,
 ): Promise<{ config: GatewayConfig; fromFile: boolean }> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(file);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound && !required) {
-      return { config: parseConfig({}, file), fromFile: false };
-    }
-    throw new ConfigError(file, `cannot read file: ${(error as Error).message}`, { cause: error });
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new ConfigError(file, `malformed JSON: ${(error as Error).message}`, { cause: error });
-  }
-  return { config: parseConfig(json, file), fromFile: true };
+  const { input, fromFile } = await readConfigFile(file, required);
+  return { config: parseConfig(input, file), fromFile };
 }

@@ -142,15 +142,26 @@ export interface AuthJwtConfig {
 
 /** The `cluster` section: Several gateway nodes and processes. */
 export interface ClusterConfig {
-  /** This gateway's id in the cluster; empty picks a random one at start. */
+  /**
+   * This gateway's id in the cluster; empty picks a random one at start. At most 60 characters:
+   * `--workers` appends -w<index> to tell its workers apart.
+   */
   node_id: string;
   /** NATS, for scale-out (docs/cluster.md). */
   nats: ClusterNatsConfig;
+  /** The registry of gateway nodes, service processes and routes (docs/cluster.md). */
+  registry: ClusterRegistryConfig;
   /**
    * Gateway processes on this machine sharing the ports (`--workers` overrides). One per core is
    * the useful maximum; 64 bounds typos.
    */
   workers: number;
+  /**
+   * How long the `--workers` supervisor waits for each worker to report ready before it gives up
+   * and names the worker. At least 1 s, as a worker needs a few hundred ms to load; at most 10 min,
+   * so a hung start is noticed.
+   */
+  worker_start_timeout_sec: number;
 }
 
 /** The `cluster.nats` section: NATS, for scale-out (docs/cluster.md). */
@@ -161,6 +172,47 @@ export interface ClusterNatsConfig {
   subject_prefix: string;
   /** Wait between reconnect attempts while NATS is down. */
   reconnect_wait_ms: number;
+}
+
+/**
+ * The `cluster.registry` section: The registry of gateway nodes, service processes and routes
+ * (docs/cluster.md).
+ */
+export interface ClusterRegistryConfig {
+  /**
+   * How often this gateway announces itself and checks the table for silent instances; also how
+   * long after NATS (re)connects a route missing from the table gets service_unavailable rather
+   * than unknown_route. At least 50 so a hundred instances stay a few thousand small messages per
+   * second to each gateway.
+   */
+  announce_interval_ms: number;
+  /**
+   * An instance silent this long is dropped and its routes turn service_unavailable (within this
+   * plus announce_interval_ms of its last announcement). At least twice announce_interval_ms, so
+   * one lost announcement drops no one; a service process's --announce-interval-ms must be at most
+   * half of it too.
+   */
+  instance_ttl_ms: number;
+  /**
+   * Gateway nodes and service processes held at once; announcements of further ones are refused and
+   * counted. Bounds the memory a flood of fake instance ids can take.
+   */
+  max_instances: number;
+  /**
+   * Distinct service names held at once; each is a label value of gateway_service_instances, so
+   * this bounds its cardinality.
+   */
+  max_services: number;
+  /**
+   * Distinct routes held at once. Routes no instance serves any more are forgotten, oldest first,
+   * to make room; past that, announcements with new routes are refused and counted.
+   */
+  max_routes: number;
+  /**
+   * Largest announcement read; larger ones are refused unread. 64 KiB holds over 900 routes even
+   * with 64-character names; at most 1 MiB, NATS's default max_payload.
+   */
+  max_announcement_bytes: number;
 }
 
 /** The `websocket` section: The WebSocket listener. */

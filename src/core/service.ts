@@ -73,7 +73,8 @@ export interface Service {
   readonly routes: Readonly<Record<string, ServiceHandler>>;
 }
 
-const NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
+/** A service or method name: 1–64 letters, digits, `_` or `-`, starting with a letter. */
+export const SERVICE_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 
 /**
  * Declares a service.
@@ -81,13 +82,13 @@ const NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
  * @throws {TypeError} when a name is not 1–64 letters, digits, `_` or `-` starting with a letter.
  */
 export function defineService(service: Service): Service {
-  if (!NAME.test(service.name)) {
+  if (!SERVICE_NAME.test(service.name)) {
     throw new TypeError(
       `Cannot define service "${service.name}": names are 1-64 letters, digits, _ or -, starting with a letter`,
     );
   }
   for (const [method, handler] of Object.entries(service.routes)) {
-    if (!NAME.test(method)) {
+    if (!SERVICE_NAME.test(method)) {
       throw new TypeError(
         `Cannot define route "${service.name}.${method}": method names are 1-64 letters, digits, _ or -, starting with a letter`,
       );

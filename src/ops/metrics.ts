@@ -6,6 +6,7 @@
  */
 import type { Disconnect, DisconnectLabel } from "../core/disconnect.ts";
 import { Histogram } from "./histogram.ts";
+import { renderProcessMetrics } from "./process_metrics.ts";
 import type { ErrorCode } from "../core/protocol.ts";
 import type { Session } from "../core/session.ts";
 import type { SessionEvents } from "../core/session_manager.ts";
@@ -30,6 +31,23 @@ export interface ClusterState {
   readonly natsReconnects: number;
   /** Pushes delivered to this node only because NATS was down. */
   readonly localOnlyPushes: number;
+  /** The cluster registry's table. */
+  readonly registry: RegistryState;
+}
+
+/**
+ * The cluster registry as the scrape reads it. Its service names are label values: they come
+ * only from announcements the registry validated, and it holds a bounded number of them.
+ */
+export interface RegistryState {
+  /** Live service processes per known service name. */
+  serviceInstances(): Iterable<[string, number]>;
+  /** Live instances per kind (`gateway`, `service`), this node included. */
+  instanceCounts(): Readonly<Record<string, number>>;
+  /** Known routes. */
+  readonly routeCount: number;
+  /** Announcements refused since start, per reason (a fixed set). */
+  readonly rejected: Readonly<Record<string, number>>;
 }
 
 /** What the scrape reads from the rest of the gateway at scrape time. */
@@ -106,7 +124,6 @@ export class GatewayMetrics implements SessionEvents, FrameEvents, ListenerEvent
   uncaughtErrors = 0;
   /** Duration of the latest heartbeat sweep, in seconds. */
   lastSweepSeconds = 0;
-  readonly #startedAt = Date.now();
 
   /** Counts a new session. */
   onSessionOpened = (session: Session): void => {
@@ -252,6 +269,27 @@ export class GatewayMetrics implements SessionEvents, FrameEvents, ListenerEvent
         "Pushes delivered to this node only because NATS was down.",
       );
       lines.push(`gateway_pushes_local_only_total ${state.cluster.localOnlyPushes}`);
+      const registry = state.cluster.registry;
+      metric(
+        "gateway_service_instances",
+        "gauge",
+        "Live service processes serving each announced service over NATS.",
+      );
+      byLabel("gateway_service_instances", "service", registry.serviceInstances());
+      metric(
+        "gateway_cluster_instances",
+        "gauge",
+        "Live instances in the cluster registry, by kind (this node included).",
+      );
+      byLabel("gateway_cluster_instances", "kind", Object.entries(registry.instanceCounts()));
+      metric("gateway_cluster_routes", "gauge", "Routes the cluster registry knows.");
+      lines.push(`gateway_cluster_routes ${registry.routeCount}`);
+      metric(
+        "gateway_registry_rejected_total",
+        "counter",
+        "Registry announcements refused, by reason.",
+      );
+      byLabel("gateway_registry_rejected_total", "reason", Object.entries(registry.rejected));
     }
 
     const memory = Deno.memoryUsage();
@@ -271,8 +309,7 @@ export class GatewayMetrics implements SessionEvents, FrameEvents, ListenerEvent
       "Largest event-loop lag since the previous scrape.",
     );
     lines.push(`gateway_event_loop_lag_max_seconds ${eventLoopLag.maxMs / 1000}`);
-    metric("process_start_time_seconds", "gauge", "Start time, seconds since the epoch.");
-    lines.push(`process_start_time_seconds ${Math.floor(this.#startedAt / 1000)}`);
+    lines.push(...renderProcessMetrics());
     return lines.join("\n") + "\n";
   }
 }

@@ -1,5 +1,7 @@
 /**
- * The operators' HTTP endpoint: Prometheus metrics at `metrics.path` and `/health`.
+ * The operators' HTTP endpoint: Prometheus metrics at `metrics.path`, the probes `/livez` and
+ * `/readyz`, the `/health` report, and in cluster mode `/cluster`, the registry's table of nodes,
+ * services and instances as JSON.
  *
  * @module
  */
@@ -27,6 +29,14 @@ export interface HealthReport {
   cluster?: { node_id: string; nats: "connected" | "down" };
 }
 
+/** A probe's answer: 200 `ok`, or 503 `not ready`. */
+export function probe(ok: boolean): Response {
+  return new Response(ok ? "ok\n" : "not ready\n", {
+    status: ok ? 200 : 503,
+    headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" },
+  });
+}
+
 /** Options for {@linkcode MetricsServer}. */
 export interface MetricsServerOptions {
   /** The `metrics` config section. */
@@ -39,13 +49,23 @@ export interface MetricsServerOptions {
   lag: EventLoopLagMonitor;
   /** The current health report. */
   health: () => HealthReport;
+  /** Whether the node takes new players now, for `/readyz`. */
+  ready: () => boolean;
+  /** The cluster registry's JSON view, in cluster mode (`/cluster`; 404 otherwise). */
+  clusterView?: () => object;
   /** Logger for listener faults. */
   logger: Logger;
   /** Share the port with other gateway processes. */
   reusePort?: boolean;
 }
 
-/** Serves `/metrics` (or the configured path) and `/health`. */
+/**
+ * Serves `/metrics` (or the configured path), `/livez`, `/readyz`, `/health` and, in cluster
+ * mode, `/cluster`.
+ *
+ * `/livez` answers 200 whenever it is answered at all: the process runs and its event loop
+ * turns. `/readyz` answers 200 while the node takes new players and 503 otherwise.
+ */
 export class MetricsServer implements AsyncDisposable {
   readonly #options: MetricsServerOptions;
   readonly #server: ResilientServer;
@@ -86,11 +106,16 @@ export class MetricsServer implements AsyncDisposable {
         headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
       });
     }
+    if (pathname === "/livez") return probe(true);
+    if (pathname === "/readyz") return probe(this.#options.ready());
     if (pathname === "/health") {
       const report = this.#options.health();
       const listenerDown = Object.values(report.listeners).includes(false);
       const unavailable = report.status === "draining" || listenerDown;
       return Response.json(report, { status: unavailable ? 503 : 200 });
+    }
+    if (pathname === "/cluster" && this.#options.clusterView) {
+      return Response.json(this.#options.clusterView());
     }
     return new Response("Not Found\n", { status: 404 });
   }

@@ -40,6 +40,11 @@ export class Router {
   get(route: string): ServiceHandler | undefined {
     return this.#routes.get(route);
   }
+
+  /** Every registered route name, in registration order (a gateway announces them). */
+  routes(): string[] {
+    return [...this.#routes.keys()];
+  }
 }
 
 /** Returns `data` unchanged: the protocol's built-in `echo` route. */

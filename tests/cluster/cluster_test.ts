@@ -1,63 +1,9 @@
-import { denoRunArgs } from "../../src/config/deno_run.ts";
 import assert from "node:assert/strict";
 import type { RunningGateway } from "../../src/app.ts";
-import { startGateway } from "../../src/app.ts";
-import { parseConfig } from "../../src/config/config.ts";
-import { Logger } from "../../src/core/logger.ts";
 import { NatsServer } from "../_nats_server.ts";
 import { Player } from "../_player.ts";
-import { sample, scrape, waitFor, within } from "../_helpers.ts";
-
-const SERVICE_MODULE = new URL("../fixtures/cluster_services.ts", import.meta.url).pathname;
-const RUNNER = new URL("../../src/cluster/service_runner.ts", import.meta.url).pathname;
-
-function node(nats: string): RunningGateway {
-  return startGateway(
-    parseConfig({
-      websocket: { host: "127.0.0.1", port: 0 },
-      metrics: { host: "127.0.0.1", port: 0 },
-      routing: { embedded_services: false, request_timeout_ms: 2_000 },
-      cluster: { nats: { servers: [nats], reconnect_wait_ms: 100 } },
-    }),
-    // Quiet: the test provokes handler failures on purpose.
-    { logger: new Logger("error", () => {}) },
-  );
-}
-
-/** Starts the service process and waits until it serves. */
-async function serviceProcess(nats: string): Promise<Deno.ChildProcess> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      ...denoRunArgs("service"),
-      RUNNER,
-      SERVICE_MODULE,
-      "--nats",
-      nats,
-      "--reconnect-wait-ms",
-      "100",
-    ],
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let log = "";
-  await within(
-    (async () => {
-      while (!log.includes('"msg":"serving"')) {
-        const { value, done } = await reader.read();
-        if (done) throw new Error(`service process exited:\n${log}`);
-        log += value;
-      }
-    })(),
-    15_000,
-    "the service process",
-  );
-  (async () => {
-    while (!(await reader.read()).done);
-  })();
-  return child;
-}
+import { sample, scrape, waitFor } from "../_helpers.ts";
+import { clusterNode as node, startServiceProcess as serviceProcess } from "../_cluster.ts";
 
 async function health(gateway: RunningGateway): Promise<Record<string, unknown>> {
   const response = await fetch(`http://127.0.0.1:${gateway.metricsAddr!.port}/health`);
@@ -75,9 +21,9 @@ Deno.test({
     const players: Player[] = [];
     try {
       await waitFor(
-        () => a.health().cluster?.nats === "connected" && b.health().cluster?.nats === "connected",
+        () => a.registry!.complete && b.registry!.complete,
         5_000,
-        "both nodes on NATS",
+        "both nodes' cluster registries",
       );
       const ann = await Player.connect(a);
       const bob = await Player.connect(b);
@@ -118,7 +64,7 @@ Deno.test({
         "The request could not be handled",
       ]);
       assert.equal((await ann.request("account.nope")).code, "unknown_route");
-      assert.equal((await ann.request("nosuch.service")).code, "service_unavailable");
+      assert.equal((await ann.request("nosuch.service")).code, "unknown_route");
 
       // NATS dies: sessions stay, routed requests fail fast, health and metrics say so.
       await nats.kill();

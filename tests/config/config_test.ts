@@ -122,10 +122,10 @@ Deno.test("the gateway exits 2 naming the field for an unusable auth key or work
   const jwt = (key: Record<string, string>) => JSON.stringify({ auth: { mode: "jwt", jwt: key } });
   const cases: Array<[string, string[], Record<string, string>, RegExp]> = [
     [
-      jwt({ hmac_secret_env: "GATEWAY_TEST_UNSET_SECRET" }),
+      jwt({ hmac_secret_env: "MMO_TEST_UNSET_SECRET" }),
       [],
       {},
-      /auth\.jwt\.hmac_secret_env: environment variable GATEWAY_TEST_UNSET_SECRET is unset/,
+      /auth\.jwt\.hmac_secret_env: environment variable MMO_TEST_UNSET_SECRET is unset/,
     ],
     [
       jwt({ public_key_file: "/nonexistent/key.pem" }),
@@ -134,9 +134,9 @@ Deno.test("the gateway exits 2 naming the field for an unusable auth key or work
       /auth\.jwt\.public_key_file: cannot read \/nonexistent\/key\.pem/,
     ],
     [
-      jwt({ hmac_secret_env: "GATEWAY_TEST_SECRET" }),
+      jwt({ hmac_secret_env: "MMO_TEST_SECRET" }),
       ["--workers", "2"],
-      { GATEWAY_TEST_SECRET: "s".repeat(32) },
+      { MMO_TEST_SECRET: "s".repeat(32) },
       /auth\.duplicate_login: "kick_old" with 2 workers needs cluster\.nats\.servers, as workers share logins through NATS/,
     ],
   ];

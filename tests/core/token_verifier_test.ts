@@ -159,5 +159,9 @@ Deno.test("the auth config refuses jwt without a key, with two keys, or with unu
     /auth\.jwt\.algorithms: lists only HS\* algorithms/,
   );
   assert.match(problem({ mode: "jwt", jwt: { algorithms: ["none"] } }), /auth\.jwt\.algorithms/);
+  assert.match(
+    problem({ mode: "jwt", jwt: { hmac_secret_env: "GATEWAY_SECRET" } }),
+    /auth\.jwt\.hmac_secret_env: must be an environment variable name not starting with GATEWAY_/,
+  );
   assert.equal(parseConfig({}).auth.mode, "none");
 });
