@@ -3,69 +3,23 @@
  * heartbeat, reconnects by close code, timeouts and close.
  */
 import assert from "node:assert/strict";
-import { type RunningGateway, startGateway } from "../../src/app.ts";
-import { createDefaultRouter } from "../../src/app.ts";
-import { parseConfig } from "../../src/config/config.ts";
-import {
-  type Disconnect,
-  DisconnectHeartbeatTimeout,
-  DisconnectShutdown,
-} from "../../src/core/disconnect.ts";
-import { Logger } from "../../src/core/logger.ts";
-import type { Session } from "../../src/core/session.ts";
+import { DisconnectHeartbeatTimeout, DisconnectShutdown } from "../../src/core/disconnect.ts";
 import {
   ClientErrorCode,
   GatewayClient,
-  type GatewayClientOptions,
   GatewayError,
   type ReconnectingEvent,
 } from "../../src/client/mod.ts";
 import { openWebSocket } from "../../src/client/client_transport_websocket.ts";
 import { sleep, waitFor, within } from "../_helpers.ts";
-
-/** A route that answers only when the test lets it, so a request can be in flight at will. */
-class HeldRoute {
-  readonly #waiting: (() => void)[] = [];
-  readonly handler = (data: unknown): Promise<unknown> =>
-    new Promise((resolve) => this.#waiting.push(() => resolve(data)));
-  get waiting(): number {
-    return this.#waiting.length;
-  }
-  releaseAll(): void {
-    for (const release of this.#waiting.splice(0)) release();
-  }
-}
-
-function startClientGateway(held = new HeldRoute()): RunningGateway {
-  const config = parseConfig({
-    websocket: { host: "127.0.0.1", port: 0 },
-    metrics: { enabled: false },
-    log: { level: "error" },
-  });
-  const router = createDefaultRouter().register("test.held", held.handler);
-  return startGateway(config, { logger: new Logger("error"), router });
-}
-
-function wsUrl(gateway: RunningGateway): string {
-  return `ws://127.0.0.1:${gateway.websocketAddr!.port}/ws`;
-}
-
-/** Fast reconnects, so tests spend no time in backoff. */
-const FAST: GatewayClientOptions = {
-  reconnect: { initialDelayMs: 20, maxDelayMs: 100 },
-  requestTimeoutMs: 3_000,
-};
-
-function onlySession(gateway: RunningGateway): Session {
-  const sessions = [...gateway.sessions.values()];
-  assert.equal(sessions.length, 1, "expected one session on the gateway");
-  return sessions[0];
-}
-
-/** Closes the gateway's one session from the server side with `disconnect`. */
-function closeFromGateway(gateway: RunningGateway, disconnect: Disconnect): void {
-  gateway.sessions.close(onlySession(gateway), disconnect);
-}
+import {
+  closeFromGateway,
+  FAST,
+  HeldRoute,
+  onlySession,
+  startClientGateway,
+  wsUrl,
+} from "./_client_gateway.ts";
 
 Deno.test("GatewayClient resolves requests with the response data and matches them by id", async () => {
   await using gateway = startClientGateway();
