@@ -415,6 +415,11 @@ export class GatewayClient implements AsyncDisposable {
             ...options,
             serverCertificateHashes: this.#options.serverCertificateHashes,
           });
+        if (this.#closed) {
+          // Opened just as the app closed the client, too late for the abort to stop it.
+          await transport.close(1000, "");
+          throw new Error("the client closed while connecting");
+        }
         // Try what worked first next time, so a fallback is not paid on every reconnect.
         this.#targets.splice(this.#targets.indexOf(target), 1);
         this.#targets.unshift(target);
