@@ -41,10 +41,6 @@ interface Command {
 
 const encoder = new TextEncoder();
 
-function answer(message: Record<string, unknown>): void {
-  Deno.stdout.writeSync(encoder.encode(JSON.stringify(message) + "\n"));
-}
-
 async function run(browser: Browser, command: Command, pages: Map<string, Page>): Promise<unknown> {
   switch (command.op) {
     case "open": {
@@ -72,6 +68,14 @@ async function run(browser: Browser, command: Command, pages: Map<string, Page>)
 async function main(): Promise<void> {
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
   const pages = new Map<string, Page>();
+  const answer = (message: Record<string, unknown>) => {
+    try {
+      Deno.stdout.writeSync(encoder.encode(JSON.stringify(message) + "\n"));
+    } catch {
+      // The test process is gone: close the browser (and its temporary profile) and leave.
+      void browser.close().finally(() => Deno.exit(1));
+    }
+  };
   answer({ id: 0, ok: true, value: browser.version() });
   try {
     const lines = Deno.stdin.readable.pipeThrough(new TextDecoderStream());
