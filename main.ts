@@ -26,7 +26,11 @@ import {
   WorkerStartError,
   WorkerSupervisor,
 } from "./src/cluster/worker_supervisor.ts";
-import { sendToSupervisor, WorkerChannelError } from "./src/cluster/worker_channel.ts";
+import {
+  sendToSupervisor,
+  supervisorGone,
+  WorkerChannelError,
+} from "./src/cluster/worker_channel.ts";
 import { installLastResortHandlers } from "./src/ops/last_resort.ts";
 import { TlsCertError } from "./src/transport/tls_certs.ts";
 import { TokenKeyError, type TokenVerifier } from "./src/core/token_verifier.ts";
@@ -117,6 +121,20 @@ export async function main(args: string[]): Promise<number> {
     gateway?.metrics.onUncaughtError();
   });
 
+  // Listen before starting: a signal during start-up must stop what has started (a
+  // supervisor killed by the default action would leave its workers running).
+  const signalled = Promise.withResolvers<string>();
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+  const handlers = signals.map((signal) => {
+    const handler = () => signalled.resolve(signal);
+    Deno.addSignalListener(signal, handler);
+    return [signal, handler] as const;
+  });
+  const stopListening = () => {
+    for (const [name, handler] of handlers) Deno.removeSignalListener(name, handler);
+  };
+  if (assignment) supervisorGone().then(() => signalled.resolve("supervisor exited"));
+
   let running: { shutdown(graceMs: number): Promise<void> };
   try {
     if (!assignment && workerCount > 1) {
@@ -148,20 +166,14 @@ export async function main(args: string[]): Promise<number> {
       !(error instanceof ListenError || error instanceof TlsCertError ||
         error instanceof WorkerStartError || error instanceof WorkerChannelError)
     ) throw error;
+    stopListening();
     logger.error(error.message);
     await gateway?.shutdown(0);
     return error instanceof TlsCertError ? 2 : 1;
   }
 
-  const signalled = Promise.withResolvers<Deno.Signal>();
-  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
-  const handlers = signals.map((signal) => {
-    const handler = () => signalled.resolve(signal);
-    Deno.addSignalListener(signal, handler);
-    return [signal, handler] as const;
-  });
   const signal = await signalled.promise;
-  for (const [name, handler] of handlers) Deno.removeSignalListener(name, handler);
+  stopListening();
   logger.info("shutting down", { signal, grace_sec: config.shutdown.grace_sec });
   await running.shutdown(config.shutdown.grace_sec * 1000);
   if (uncaught > 0) logger.warn("stopped after uncaught errors", { count: uncaught });

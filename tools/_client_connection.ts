@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { SourcePorts } from "./_source_ports.ts";
 
 /** Transports the tools can speak. */
 export type ClientTransport = "ws" | "quic";
@@ -44,6 +45,10 @@ export interface ConnectOptions {
   /** Local address to connect from, e.g. `127.0.0.3`; the kernel picks one when unset.
    * Only the WebSocket client honours it. */
   localAddress?: string;
+  /** Where the local port comes from when `localAddress` is set; the kernel picks one when
+   * unset, which gets slow past about 7,000 connections per address (see `_source_ports.ts`).
+   * Only the WebSocket client honours it. */
+  localPorts?: SourcePorts;
   /** PEM certificates trusted in addition to the system roots (QUIC's dev CA). */
   caCerts?: string[];
   /** Gives up connecting after this many milliseconds. */

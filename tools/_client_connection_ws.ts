@@ -1,7 +1,8 @@
 /**
  * The WebSocket {@linkcode ClientConnection}, on the `ws` npm package rather than Deno's
- * built-in `WebSocket`: only `ws` can choose the local address to connect from, which the load
- * test needs to spread tens of thousands of sessions over several `127.0.0.x` sources.
+ * built-in `WebSocket`: only `ws` (through `node:net`) can choose the local address and port to
+ * connect from, which the load test needs to spread tens of thousands of sessions over several
+ * `127.0.0.x` sources without the kernel's slow port search (see `_source_ports.ts`).
  *
  * @module
  */
@@ -24,12 +25,15 @@ class WsClientConnection implements ClientConnection {
   readonly closed: Promise<CloseInfo>;
   readonly #socket: WebSocket;
   #closing = false;
+  /** Whether this side started the close; a close the gateway started stays the gateway's even
+   * when `close()` is called while its closing handshake is still under way. */
+  #closedByClient = false;
 
   constructor(socket: WebSocket) {
     this.#socket = socket;
     this.closed = new Promise((resolve) => {
       socket.on("close", (code: number, reason: Uint8Array) => {
-        resolve({ code, reason: decoder.decode(reason), byClient: this.#closing });
+        resolve({ code, reason: decoder.decode(reason), byClient: this.#closedByClient });
       });
     });
     socket.on("message", (data: Uint8Array, isBinary: boolean) => {
@@ -49,8 +53,14 @@ class WsClientConnection implements ClientConnection {
   async close(code = 1000, reason = ""): Promise<void> {
     if (!this.#closing) {
       this.#closing = true;
-      if (this.#socket.readyState === WebSocket.OPEN) this.#socket.close(code, reason);
-      else this.#socket.terminate();
+      const state = this.#socket.readyState;
+      if (state === WebSocket.OPEN) {
+        this.#closedByClient = true;
+        this.#socket.close(code, reason);
+      } else if (state !== WebSocket.CLOSING) {
+        this.#closedByClient = true;
+        this.#socket.terminate();
+      }
     }
     let timer: ReturnType<typeof setTimeout> | undefined;
     const gaveUp = new Promise<void>((resolve) => {
@@ -75,19 +85,65 @@ function isIPv4(hostname: string): boolean {
   return /^\d{1,3}(\.\d{1,3}){3}$/.test(hostname);
 }
 
+/** Local ports tried, one after another, before a connection counts as failed. */
+const PORT_ATTEMPTS = 16;
+
 /**
- * Opens a WebSocket to `ws://hostname:port/path`.
+ * Whether `error` says the local address and port cannot be used for this connection: the
+ * port is bound by another socket, or connected to the same peer already (`EADDRNOTAVAIL`,
+ * which Deno's `node:net` reports as `EINVAL`).
+ */
+function isLocalPortTaken(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  return code === "EADDRINUSE" || code === "EADDRNOTAVAIL" || code === "EINVAL";
+}
+
+/**
+ * Opens a WebSocket to `ws://hostname:port/path`. With `localAddress` and `localPorts`, it
+ * connects from a port taken from `localPorts`, moves on to the next port while the chosen one
+ * is taken, and gives the port back when the connection ends.
  *
  * @throws {ConnectError} when the connection or the upgrade fails, times out or is aborted.
  */
-export function connectWs(options: ConnectOptions): Promise<ClientConnection> {
+export async function connectWs(options: ConnectOptions): Promise<ClientConnection> {
+  const ports = options.localAddress === undefined ? undefined : options.localPorts;
+  if (ports === undefined) return await openWs(options, undefined);
+  for (let attempt = 1;; attempt++) {
+    const port = ports.take();
+    if (port === undefined) {
+      throw new ConnectError(
+        "address_not_available",
+        `Cannot connect to ${wsUrl(options)}: every local port of ${options.localAddress} ` +
+          `is held by this process`,
+      );
+    }
+    try {
+      const connection = await openWs(options, port);
+      void connection.closed.then(() => ports.release(port));
+      return connection;
+    } catch (error) {
+      ports.release(port);
+      const retry = error instanceof ConnectError && error.reason === "address_not_available" &&
+        attempt < PORT_ATTEMPTS;
+      if (!retry) throw error;
+    }
+  }
+}
+
+function wsUrl(options: ConnectOptions): string {
   const host = options.hostname.includes(":") ? `[${options.hostname}]` : options.hostname;
-  const url = `ws://${host}:${options.port}${options.path}`;
+  return `ws://${host}:${options.port}${options.path}`;
+}
+
+/** One connection attempt, from `localPort` when given. */
+function openWs(options: ConnectOptions, localPort: number | undefined): Promise<ClientConnection> {
+  const url = wsUrl(options);
   return new Promise((resolve, reject) => {
     const socket = new WebSocket(url, {
       perMessageDeflate: false,
       handshakeTimeout: options.timeoutMs,
       localAddress: options.localAddress,
+      localPort,
       // A 127.0.0.x source can only reach an IPv4 destination: keep "localhost" on IPv4.
       family: options.localAddress && isIPv4(options.localAddress) ? 4 : undefined,
     });
@@ -97,7 +153,14 @@ export function connectWs(options: ConnectOptions): Promise<ClientConnection> {
       reject(new ConnectError(reason, `Cannot connect to ${url}: ${message}`, { cause }));
     };
     const onAbort = () => fail("aborted", "aborted");
-    const onError = (error: Error) => fail(connectFailureReason(error), error.message, error);
+    const onError = (error: Error) =>
+      fail(
+        localPort !== undefined && isLocalPortTaken(error)
+          ? "address_not_available"
+          : connectFailureReason(error),
+        error.message,
+        error,
+      );
     const onClose = (code: number) => fail("closed", `closed with code ${code} while connecting`);
     const onOpen = () => {
       cleanup();

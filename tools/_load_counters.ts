@@ -11,6 +11,8 @@ export interface LoadCounters {
   attempted: number;
   /** Connections that opened. */
   established: number;
+  /** Held sessions opened again after they had been open and ended (`-hold`). */
+  reconnects: number;
   /** Connections that did not open. */
   failed: number;
   /** Failed connections per reason (`refused`, `timeout`, `http_503`...). */
@@ -40,6 +42,7 @@ export function emptyCounters(): LoadCounters {
   return {
     attempted: 0,
     established: 0,
+    reconnects: 0,
     failed: 0,
     failures: {},
     open: 0,
@@ -68,6 +71,7 @@ export function addCounters(all: LoadCounters[]): LoadCounters {
   for (const c of all) {
     total.attempted += c.attempted;
     total.established += c.established;
+    total.reconnects += c.reconnects;
     total.failed += c.failed;
     total.open += c.open;
     total.peakOpen = Math.max(total.peakOpen, c.peakOpen);
@@ -81,6 +85,11 @@ export function addCounters(all: LoadCounters[]): LoadCounters {
   total.errorReplies = sum(all.map((c) => c.errorReplies));
   total.serverCloses = sum(all.map((c) => c.serverCloses));
   return total;
+}
+
+/** Connection attempts under way: neither open nor failed yet. */
+export function connectingCount(c: LoadCounters): number {
+  return c.attempted - c.established - c.failed;
 }
 
 /** Everything that counts against `-max-errors`. */

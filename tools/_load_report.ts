@@ -27,6 +27,8 @@ export interface LoadSettings {
   payload_bytes: number;
   /** Client processes. */
   procs: number;
+  /** Whether sessions that ended or failed to open were opened again (`-hold`). */
+  hold: boolean;
   /** Local addresses connected from (empty: chosen by the kernel). */
   source_addresses: string[];
   /** Errors tolerated before the run counts as failed. */
@@ -44,7 +46,10 @@ export interface LoadReport {
   /** Connection outcomes. */
   connections: {
     attempted: number;
+    /** Every connection that opened, reopened ones included. */
     established: number;
+    /** Held sessions opened again after they had been open and ended (`-hold`). */
+    reconnects: number;
     failed: number;
     /** Failed connections per reason. */
     failure_reasons: Record<string, number>;
@@ -112,12 +117,16 @@ export function buildReport(
   const errors = errorCount(counters);
   const { settings } = inputs;
   const passed = inputs.aborted === null && errors <= settings.max_errors;
+  const reopened = settings.hold ? ` (${counters.reconnects} reconnects)` : "";
   const held = inputs.durationReached
-    ? `${counters.openAtStop} of ${settings.conn} sessions held open until -duration ended`
+    ? `${counters.openAtStop} of ${settings.conn} sessions held open until -duration ended` +
+      reopened
     : inputs.aborted
-    ? `${counters.openAtStop} of ${settings.conn} sessions open when stopped`
+    ? `${counters.openAtStop} of ${settings.conn} sessions open when stopped${reopened}`
     : `every session closed after its messages`;
-  const verdict = `${passed ? "PASS" : "FAIL"}: ${counters.established} of ${settings.conn} ` +
+  // Reopened sessions are the same sessions again, not more of them.
+  const opened = counters.established - counters.reconnects;
+  const verdict = `${passed ? "PASS" : "FAIL"}: ${opened} of ${settings.conn} ` +
     `sessions established (peak ${inputs.peakOpen} open at once), ${held}, ` +
     `${counters.received} of ${counters.sent} messages answered, ${errors} errors ` +
     `(max ${settings.max_errors})` + (inputs.aborted ? `; aborted: ${inputs.aborted}` : "");
@@ -129,6 +138,7 @@ export function buildReport(
     connections: {
       attempted: counters.attempted,
       established: counters.established,
+      reconnects: counters.reconnects,
       failed: counters.failed,
       failure_reasons: counters.failures,
       peak_open: inputs.peakOpen,
@@ -168,9 +178,11 @@ export function formatReport(r: LoadReport): string {
     `Load test of ${s.target} over ${s.transport}, started ${r.started_at}, ran ${r.elapsed_sec} s`,
     `  settings:    ${s.conn} connections, ${s.msg || "unlimited"} msgs each every ` +
     `${s.interval_ms} ms, ramp-up ${s.rampup_sec} s, duration ${s.duration_sec || "-"} s, ` +
-    `payload ${s.payload_bytes} B, ${s.procs} process(es), sources: ${sources}`,
+    `payload ${s.payload_bytes} B, ${s.procs} process(es), sources: ${sources}` +
+    (s.hold ? ", holding (reopens sessions that end)" : ""),
     `  connections: ${r.connections.attempted} attempted, ${r.connections.established} ` +
-    `established, ${r.connections.failed} failed${reasons(r.connections.failure_reasons)}; ` +
+    `established (${r.connections.reconnects} reconnects), ${r.connections.failed} failed` +
+    `${reasons(r.connections.failure_reasons)}; ` +
     `peak ${r.connections.peak_open} open, ${r.connections.open_at_stop} open at stop`,
     `  messages:    ${r.messages.sent} sent, ${r.messages.received} received, ` +
     `${r.messages.lost} lost, error replies ${

@@ -1,7 +1,8 @@
 /**
  * Runs one process's share of a load test: opens connections over the ramp-up, sends a
- * message per connection every interval, times each reply, and closes everything when told to
- * stop or when every connection has sent its messages.
+ * message per connection every interval, times each reply, reopens sessions that end when
+ * holding, and closes everything when told to stop or when every connection has sent its
+ * messages.
  *
  * @module
  */
@@ -24,7 +25,15 @@ export interface LoadPlan {
   rampupMs: number;
   /** Payload bytes: 0 sends `ping` envelopes, more sends `echo` requests of that size. */
   payloadBytes: number;
+  /** Reopens a session whose connection ends or fails to open, until stopped (`-hold`). */
+  hold?: boolean;
+  /** Milliseconds before a session is reopened; doubles with each failed attempt in a row,
+   * up to 16 times as long (default {@linkcode RECONNECT_DELAY_MS}). */
+  reconnectDelayMs?: number;
 }
+
+/** How long a held session waits before reopening, as a real client backs off. */
+export const RECONNECT_DELAY_MS = 1_000;
 
 /** How long a stopping connection waits for replies still in flight. */
 const DRAIN_MS = 3_000;
@@ -68,7 +77,14 @@ export class LoadRunner {
 
   /** Runs until every connection has sent its messages, or until `stop` aborts. */
   async run(stop: AbortSignal): Promise<void> {
-    const onStop = () => this.counters.openAtStop = this.counters.open;
+    // Each session stops on a signal of its own, aborted from this one listener: a listener per
+    // session on `stop` would cost every session a scan of all the others, since adding and
+    // removing an event listener is linear in the listeners already there.
+    const live = new Set<AbortController>();
+    const onStop = () => {
+      this.counters.openAtStop = this.counters.open;
+      for (const session of live) session.abort();
+    };
     stop.addEventListener("abort", onStop, { once: true });
     const { connections, rampupMs } = this.#plan;
     const start = performance.now();
@@ -77,7 +93,7 @@ export class LoadRunner {
       for (let i = 0; i < connections && !stop.aborted; i++) {
         await sleep(start + (rampupMs * i) / connections - performance.now(), stop);
         if (stop.aborted) break;
-        sessions.push(this.#session(stop));
+        sessions.push(this.#slot(live));
       }
       await Promise.all(sessions);
     } finally {
@@ -85,7 +101,37 @@ export class LoadRunner {
     }
   }
 
-  async #session(stop: AbortSignal): Promise<void> {
+  /** One session of the plan: opened once, or with `hold` reopened until stopped. */
+  async #slot(live: Set<AbortController>): Promise<void> {
+    const stopped = new AbortController();
+    live.add(stopped);
+    const stop = stopped.signal;
+    try {
+      let failuresInRow = 0;
+      let wasOpen = false;
+      for (;;) {
+        const opened = await this.#session(stop, wasOpen);
+        if (!this.#plan.hold || stop.aborted) return;
+        wasOpen ||= opened;
+        failuresInRow = opened ? 0 : failuresInRow + 1;
+        await sleep(this.#reconnectDelay(failuresInRow), stop);
+        if (stop.aborted) return;
+      }
+    } finally {
+      live.delete(stopped);
+    }
+  }
+
+  #reconnectDelay(failuresInRow: number): number {
+    const base = this.#plan.reconnectDelayMs ?? RECONNECT_DELAY_MS;
+    const backoff = base * 2 ** Math.min(Math.max(failuresInRow - 1, 0), 4);
+    // Spread out, so that sessions dropped together do not all come back in one wave.
+    return backoff * (0.5 + Math.random());
+  }
+
+  /** Opens one connection and runs it to its end; returns whether it opened. `reopening`: the
+   * session has been open before, so opening counts as a reconnect. */
+  async #session(stop: AbortSignal, reopening: boolean): Promise<boolean> {
     const c = this.counters;
     c.attempted++;
     let connection;
@@ -94,13 +140,14 @@ export class LoadRunner {
     } catch (error) {
       if (stop.aborted) {
         c.attempted--;
-        return;
+        return false;
       }
       c.failed++;
       bump(c.failures, error instanceof ConnectError ? error.reason : connectFailureReason(error));
-      return;
+      return false;
     }
     c.established++;
+    if (reopening) c.reconnects++;
     c.open++;
     c.peakOpen = Math.max(c.peakOpen, c.open);
     const inFlight = new Map<number, number>();
@@ -165,5 +212,6 @@ export class LoadRunner {
       await ending;
       c.open--;
     }
+    return true;
   }
 }

@@ -2,7 +2,8 @@
  * Load test for the gateway: opens many sessions, sends messages on each, measures round trips,
  * and reports what happened. `-procs N` spreads the sessions over N worker processes, each
  * connecting from its own `127.0.0.x` address, to get past the per-process open-files limit and
- * the ephemeral port range of one source address.
+ * the ephemeral port range of one source address; `-hold` reopens sessions that end, for soak
+ * runs.
  *
  * Exit status: 0 when errors stayed within `-max-errors`, 1 when they did not (or the run was
  * aborted), 2 for bad flags.
@@ -10,12 +11,13 @@
  * @module
  */
 import { intFlag, parseCliArgs, UsageError } from "../src/config/cli_args.ts";
-import { addCounters, errorCount } from "./_load_counters.ts";
+import { addCounters, connectingCount, errorCount } from "./_load_counters.ts";
 import { buildReport, formatReport, type LoadSettings } from "./_load_report.ts";
 import type { LoadPlan } from "./_load_runner.ts";
 import { type LoadShare, runLocalShare, spawnWorkerShare } from "./_load_share.ts";
 import { runWorker } from "./_load_worker.ts";
 import { CONNECTORS } from "./_connect.ts";
+import { ephemeralPortRange, SourcePorts } from "./_source_ports.ts";
 import { LatencyHistogram } from "./_latency_histogram.ts";
 import {
   MINT_OPTIONS,
@@ -53,6 +55,9 @@ ${TARGET_USAGE}
                         that many bytes (default 0)
   -procs <n>            client processes; with a 127.x or localhost target, process i connects
                         from 127.0.0.<i+1> (default 1)
+  -hold                 reopen a session when it ends or fails to open (after about 1 s,
+                        doubling up to about 16 s while it keeps failing), holding -conn
+                        open until -duration ends; needs -msg 0
   -max-errors <n>       errors tolerated before the run fails and stops (default 0)
 ${TOKEN_USAGE}
 ${MINT_USAGE}
@@ -78,6 +83,7 @@ const OPTIONS = {
   duration: { type: "string" },
   payload: { type: "string" },
   procs: { type: "string" },
+  hold: { type: "boolean" },
   "max-errors": { type: "string" },
   json: { type: "boolean" },
   help: { type: "boolean", short: "h" },
@@ -108,6 +114,13 @@ async function parseFlags(args: string[]): Promise<Flags | "help"> {
   const procs = intFlag("procs", f.procs, 1, 1, 254);
   if (msg === 0 && duration === 0) {
     throw new UsageError("--msg 0 sends without end: give a --duration too");
+  }
+  const hold = f.hold ?? false;
+  if (hold && msg !== 0) {
+    throw new UsageError(
+      `--hold keeps sessions open until --duration ends, but --msg ${msg} closes them: ` +
+        `use --msg 0`,
+    );
   }
   if (procs > conn) throw new UsageError(`--procs ${procs} is more than --conn ${conn}`);
   const loopback = /^127\.\d+\.\d+\.\d+$|^localhost$/.test(target.hostname);
@@ -141,8 +154,10 @@ async function parseFlags(args: string[]): Promise<Flags | "help"> {
       duration_sec: duration,
       payload_bytes: intFlag("payload", f.payload, 0, 0, 16 * 1024 * 1024),
       procs,
-      // Only loopback has 127.0.0.x to spare, and only the ws client can pick its source.
-      source_addresses: procs > 1 && loopback && target.transport === "ws"
+      hold,
+      // Only loopback has 127.0.0.x to spare, and only the ws client can pick its source. One
+      // process gets one too: with a source the tool picks the ports (see _source_ports.ts).
+      source_addresses: loopback && target.transport === "ws"
         ? Array.from({ length: procs }, (_, i) => `127.0.0.${i + 1}`)
         : [],
       max_errors: intFlag("max-errors", f["max-errors"], 0, 0, Number.MAX_SAFE_INTEGER),
@@ -152,12 +167,17 @@ async function parseFlags(args: string[]): Promise<Flags | "help"> {
 
 function planFor(target: Target, s: LoadSettings, conn: number, source?: string): LoadPlan {
   return {
-    target: { ...target, localAddress: source || undefined },
+    target: {
+      ...target,
+      localAddress: source || undefined,
+      localPorts: source ? new SourcePorts(ephemeralPortRange()) : undefined,
+    },
     connections: conn,
     messagesPerConnection: s.msg,
     intervalMs: s.interval_ms,
     rampupMs: s.rampup_sec * 1000,
     payloadBytes: s.payload_bytes,
+    hold: s.hold,
   };
 }
 
@@ -177,6 +197,7 @@ function workerArgs(s: LoadSettings, target: Target, conn: number, source: strin
     // Workers stop when the coordinator says so; a duration only satisfies the -msg 0 check.
     `--duration=${s.duration_sec}`,
     `--payload=${s.payload_bytes}`,
+    ...(s.hold ? ["--hold"] : []),
     `--worker=${source}`,
   ];
 }
@@ -220,15 +241,20 @@ async function coordinate(flags: Flags): Promise<number> {
   for (let i = 0; i < s.procs; i++) {
     const conn = Math.floor(s.conn / s.procs) + (i < s.conn % s.procs ? 1 : 0);
     shares.push(
-      s.procs === 1 ? runLocalShare(planFor(target, s, conn), connector(flags)) : (
-        spawnWorkerShare(
-          new URL(import.meta.url),
-          [
-            ...workerArgs(s, target, conn, s.source_addresses[i] ?? "", flags.caFile),
-            ...flags.authArgs,
-          ],
+      s.procs === 1
+        ? runLocalShare(
+          planFor(target, s, conn, s.source_addresses[0]),
+          connector(flags),
         )
-      ),
+        : (
+          spawnWorkerShare(
+            new URL(import.meta.url),
+            [
+              ...workerArgs(s, target, conn, s.source_addresses[i] ?? "", flags.caFile),
+              ...flags.authArgs,
+            ],
+          )
+        ),
     );
   }
   let aborted: string | null = null;
@@ -259,7 +285,9 @@ async function coordinate(flags: Flags): Promise<number> {
     lastReceived = c.received;
     progress.show(
       `${Math.round((performance.now() - t0) / 1000)}s  open ${c.open}/${s.conn}  ` +
-        `failed ${c.failed}  sent ${c.sent}  received ${c.received} (${rate} msg/s)  errors ${errors}`,
+        `connecting ${connectingCount(c)}  failed ${c.failed}  ` +
+        (s.hold ? `reconnects ${c.reconnects}  ` : "") +
+        `sent ${c.sent}  received ${c.received} (${rate} msg/s)  errors ${errors}`,
     );
   };
   const ticker = setInterval(tick, TICK_MS);

@@ -168,3 +168,13 @@ export function sendToSupervisor(
     );
   }
 }
+
+/**
+ * Resolves when the supervisor is gone: a worker's stdin is a pipe the supervisor holds open
+ * and never writes, so its end means the supervisor exited, however it died.
+ */
+export async function supervisorGone(stdin: ReadableStream<Uint8Array> = Deno.stdin.readable) {
+  for await (const _ of stdin) {
+    // The supervisor never writes; anything read is ignored.
+  }
+}

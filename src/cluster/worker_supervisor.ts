@@ -125,7 +125,9 @@ class Worker {
     this.child = new Deno.Command(command[0], {
       args: command.slice(1),
       env,
-      stdin: "null",
+      // Never written: a worker reads it only to see it end, which means this supervisor is
+      // gone (killed, crashed) and the worker should shut down rather than live on orphaned.
+      stdin: "piped",
       stdout: "piped",
       stderr: "inherit",
     }).spawn();

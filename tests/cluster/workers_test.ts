@@ -368,3 +368,56 @@ Deno.test("--workers 2 in cluster mode: the workers are two nodes and /cluster s
     await Deno.remove(path);
   }
 });
+
+/** Whether a process with `pid` still exists. */
+function alive(pid: number): boolean {
+  try {
+    Deno.kill(pid, "SIGCONT");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+Deno.test("workers stop on their own when the supervisor is killed, and a SIGTERM during start-up stops them too", async () => {
+  const path = await Deno.makeTempFile({ suffix: ".json" });
+  await Deno.writeTextFile(
+    path,
+    JSON.stringify({
+      websocket: { host: "127.0.0.1", port: 0 },
+      metrics: { host: "127.0.0.1", port: 0 },
+      shutdown: { grace_sec: 1 },
+    }),
+  );
+  try {
+    // Killed for good: nothing tells the workers, but their stdin ends.
+    await using killed = new GatewayProcess(["--config", path, "--workers", "2"]);
+    const pids = await Promise.all(
+      [0, 1].map(async (worker) =>
+        Number((await killed.waitForLog("worker ready", 20_000, (l) => l.worker === worker)).pid)
+      ),
+    );
+    killed.kill("SIGKILL");
+    for (const worker of [0, 1]) {
+      await killed.waitForLog("shutting down", 5_000, (l) => l.worker === worker);
+    }
+    const deadline = performance.now() + 5_000;
+    while (pids.some(alive) && performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.deepEqual(pids.filter(alive), [], "workers outlived their supervisor");
+    assert.equal(
+      killed.lines.find((l) => l.msg === "shutting down" && l.worker === 0)?.signal,
+      "supervisor exited",
+    );
+
+    // SIGTERM as soon as worker 0 is up, before the supervisor has finished starting.
+    await using early = new GatewayProcess(["--config", path, "--workers", "2"]);
+    await early.waitForLog("worker started", 20_000, (l) => l.worker === 0);
+    early.kill("SIGTERM");
+    assert.equal((await within(early.status, 10_000, "the supervisor to exit")).code, 0);
+    await early.waitForLog("stopped", 1_000, (l) => l.worker === undefined);
+  } finally {
+    await Deno.remove(path);
+  }
+});

@@ -97,3 +97,80 @@ Deno.test("LoadRunner stops on abort and records how many sessions were open", a
   assert.equal(runner.counters.lost, 0);
   assert.equal(runner.counters.received, runner.counters.sent);
 });
+
+Deno.test("LoadRunner with hold reopens sessions that end until stopped", async () => {
+  const runner = new LoadRunner(
+    { ...plan(2, 0), hold: true, reconnectDelayMs: 1 },
+    scriptedConnector(2, { code: 1001, reason: "going away" }),
+  );
+  const stop = new AbortController();
+  const run = runner.run(stop.signal);
+  await within(
+    (async () => {
+      while (runner.counters.reconnects < 6) await new Promise((r) => setTimeout(r, 5));
+    })(),
+    5_000,
+    "6 reconnects",
+  );
+  stop.abort();
+  await within(run, 5_000, "the run to stop");
+  const c = runner.counters;
+  assert.equal(c.established, 2 + c.reconnects);
+  assert.equal(c.failed, 0);
+  // Every reopening followed a close by the gateway, which cut off the message in flight.
+  const closes = c.serverCloses["1001 going away"];
+  assert.ok(closes >= c.reconnects, `${closes} closes, ${c.reconnects} reconnects`);
+  assert.equal(c.lost, closes);
+  assert.equal(c.open, 0);
+});
+
+Deno.test("LoadRunner with hold backs off while connecting keeps failing", async () => {
+  const attempts: number[] = [];
+  const refuse: Connector = () => {
+    attempts.push(performance.now());
+    return Promise.reject(new ConnectError("refused", "Refused"));
+  };
+  const runner = new LoadRunner({ ...plan(1, 0), hold: true, reconnectDelayMs: 20 }, refuse);
+  const stop = new AbortController();
+  const run = runner.run(stop.signal);
+  await within(
+    (async () => {
+      while (attempts.length < 5) await new Promise((r) => setTimeout(r, 5));
+    })(),
+    5_000,
+    "5 attempts",
+  );
+  stop.abort();
+  await within(run, 5_000, "the run to stop");
+  // Delays of 20, 40, 80, 160 ms, each scaled by 0.5-1.5.
+  const gaps = attempts.slice(1, 5).map((t, i) => t - attempts[i]);
+  for (const [i, gap] of gaps.entries()) {
+    const base = 20 * 2 ** i;
+    assert.ok(gap >= base * 0.5 - 2 && gap <= base * 1.5 + 250, `gap ${i}: ${gap} ms`);
+  }
+  assert.equal(runner.counters.reconnects, 0);
+  assert.deepEqual(runner.counters.failures, { refused: runner.counters.failed });
+});
+
+Deno.test("LoadRunner with hold retries a session that failed to open without counting a reconnect", async () => {
+  const answering = scriptedConnector(Infinity, { code: 0, reason: "" });
+  let calls = 0;
+  const failOnce: Connector = (options) =>
+    ++calls === 1 ? Promise.reject(new ConnectError("refused", "Refused")) : answering(options);
+  const runner = new LoadRunner({ ...plan(1, 0), hold: true, reconnectDelayMs: 1 }, failOnce);
+  const stop = new AbortController();
+  const run = runner.run(stop.signal);
+  await within(
+    (async () => {
+      while (runner.counters.open < 1) await new Promise((r) => setTimeout(r, 5));
+    })(),
+    5_000,
+    "the session to open on its second attempt",
+  );
+  stop.abort();
+  await within(run, 5_000, "the run to stop");
+  assert.equal(runner.counters.failed, 1);
+  assert.equal(runner.counters.established, 1);
+  assert.equal(runner.counters.reconnects, 0);
+  assert.equal(runner.counters.openAtStop, 1);
+});

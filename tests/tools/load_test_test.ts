@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { LoadReport } from "../../tools/_load_report.ts";
-import { sample, scrape, startTestGateway } from "../_helpers.ts";
+import { DisconnectShutdown } from "../../src/core/disconnect.ts";
+import { sample, scrape, startTestGateway, waitFor } from "../_helpers.ts";
 import { runTool } from "../_run_tool.ts";
 import { metricLabel, startToolGateway, TRANSPORTS } from "../_tool_gateway.ts";
 
@@ -33,9 +34,12 @@ for (const transport of TRANSPORTS) {
     assert.equal(code, 0, report.verdict);
     assert.equal(report.passed, true);
     assert.equal(report.settings.transport, transport);
+    // One process on loopback connects from 127.0.0.1, from ports the tool picks.
+    assert.deepEqual(report.settings.source_addresses, transport === "ws" ? ["127.0.0.1"] : []);
     assert.deepEqual(report.connections, {
       attempted: 5,
       established: 5,
+      reconnects: 0,
       failed: 0,
       failure_reasons: {},
       peak_open: report.connections.peak_open,
@@ -132,10 +136,96 @@ Deno.test("load_test prints a plain progress line every 5 s when stderr is not a
   assert.equal(code, 0, stderr);
   assert.match(
     stderr,
-    /^5s {2}open 2\/2 {2}failed 0 {2}sent \d+ {2}received \d+ \(\d+ msg\/s\) {2}errors 0$/m,
+    /^5s {2}open 2\/2 {2}connecting 0 {2}failed 0 {2}sent \d+ {2}received \d+ \(\d+ msg\/s\) {2}errors 0$/m,
   );
   assert.doesNotMatch(stderr, /\r/);
   assert.match(stdout, /^PASS: 2 of 2 sessions established/m);
+});
+
+Deno.test("load_test connects from source ports it picks in turn, not the kernel's", async () => {
+  await using gw = startTestGateway();
+  const run = runTool("load_test", [
+    "-addr",
+    `127.0.0.1:${gw.websocketAddr!.port}`,
+    "-conn",
+    "6",
+    "-msg",
+    "0",
+    "-interval",
+    "500",
+    "-duration",
+    "2",
+  ]);
+  let ports: number[] = [];
+  try {
+    await waitFor(() => gw.sessions.size === 6, 10_000, "6 sessions to open");
+    ports = [...gw.sessions.values()].map((s) => Number(s.remoteAddr.split(":").at(-1)));
+  } finally {
+    await run;
+  }
+  const { code, stderr } = await run;
+  assert.equal(code, 0, stderr);
+  // The kernel scatters its picks over thousands of ports; the tool takes the next one each
+  // time, skipping only ports something else holds (and wrapping at the end of the range).
+  ports.sort((a, b) => a - b);
+  const span = ports[5] - ports[0];
+  assert.ok(span < 20 || span > 28_232 - 20, `ports ${ports.join(", ")}`);
+});
+
+Deno.test("load_test -hold reopens sessions the gateway closed and reports them live", async () => {
+  await using gw = startTestGateway();
+  const run = runTool("load_test", [
+    "-addr",
+    `127.0.0.1:${gw.websocketAddr!.port}`,
+    "-conn",
+    "3",
+    "-procs",
+    "2",
+    "-msg",
+    "0",
+    "-interval",
+    "300",
+    "-duration",
+    "6",
+    "-hold",
+    "-max-errors",
+    "10",
+    "-json",
+  ]);
+  try {
+    await waitFor(() => gw.sessions.size === 3, 10_000, "3 sessions to open");
+    assert.equal(gw.sessions.closeAll(DisconnectShutdown), 3);
+    // Reopened after 0.5-1.5 s.
+    await waitFor(
+      () => gw.metrics.connectionsTotal.websocket === 6 && gw.sessions.size === 3,
+      3_000,
+      "the 3 closed sessions to be opened again",
+    );
+  } finally {
+    // Let the tool finish whatever failed above, so no process outlives the test.
+    await run;
+  }
+  const { code, stdout, stderr } = await run;
+  assert.equal(code, 0, stderr);
+  const report = JSON.parse(stdout) as LoadReport;
+  assert.equal(report.settings.hold, true);
+  assert.equal(report.connections.established, 6);
+  assert.equal(report.connections.reconnects, 3);
+  assert.equal(report.connections.open_at_stop, 3);
+  // A ping crossing the close frame can make the gateway reset the connection (1006).
+  const closes = Object.entries(report.closes.by_server);
+  assert.equal(closes.reduce((sum, [, n]) => sum + n, 0), 3, JSON.stringify(closes));
+  for (const [close] of closes) assert.match(close, /^1001 going away$|^1006 /);
+  // A ping on its way when the gateway closed counts as lost too.
+  assert.equal(report.errors, 3 + report.messages.lost);
+  assert.match(
+    report.verdict,
+    /^PASS: 3 of 3 sessions established .*3 of 3 sessions held open until -duration ended \(3 reconnects\)/,
+  );
+  assert.match(
+    stderr,
+    /^5s {2}open 3\/3 {2}connecting 0 {2}failed 0 {2}reconnects 3 {2}sent \d+ {2}received \d+ \(\d+ msg\/s\) {2}errors \d+$/m,
+  );
 });
 
 Deno.test("load_test exits 1 with a clear message when it cannot connect", async () => {
@@ -155,6 +245,7 @@ Deno.test("load_test prints usage and exits 2 on bad flags", async () => {
       ["-conn", "ten"],
       ["-msg", "0"],
       ["-procs", "3", "-conn", "2"],
+      ["-hold", "-msg", "5", "-duration", "1"],
       ["-transport", "udp"],
       ["-interval"],
     ]
