@@ -145,7 +145,9 @@ export function runAuthTests(harness: TransportHarness): void {
         "response",
       );
       assert.equal((await auth(idler, await hmacToken({ ...short, sub: "bob" }))).type, "response");
-      const refreshed = await auth(refresher, await hmacToken({ sub: "ann", expSec: 60 }), 2);
+      let refreshed = await auth(refresher, await hmacToken({ sub: "ann", expSec: 60 }), 2);
+      // Signing can take long enough on a loaded machine for the notice to come first.
+      if (refreshed.route === "auth.expiring") refreshed = JSON.parse(await refresher.next(3_000));
       assert.deepEqual([refreshed.type, refreshed.id], ["response", 2]);
 
       const notice = JSON.parse(await idler.next(3_000));
