@@ -31,7 +31,8 @@ export type DisconnectLabel =
   | "message_too_big"
   | "heartbeat_timeout"
   | "transport_error"
-  | "server_full";
+  | "server_full"
+  | "kicked";
 
 function disconnect(code: number, reason: string, reconnect: boolean, label: DisconnectLabel) {
   return Object.freeze({ code, reason, reconnect, label }) satisfies Disconnect;
@@ -66,3 +67,36 @@ export const DisconnectHeartbeatTimeout = disconnect(
 );
 /** The listener is at `max_connections` (QUIC; WebSocket refuses with HTTP 503 instead). */
 export const DisconnectServerFull = disconnect(4001, "server full", true, "server_full");
+/**
+ * An operator closed the session through the admin API. Sent with the operator's reason (see
+ * {@linkcode withReason}); this value's reason is the fallback when none was given.
+ */
+export const DisconnectKicked = disconnect(4505, "kicked", false, "kicked");
+
+/** Largest close reason in UTF-8 bytes: a WebSocket close frame's payload limit minus the code. */
+export const MAX_REASON_BYTES = 123;
+
+const encoder = new TextEncoder();
+
+/**
+ * `base` with another reason, e.g. {@linkcode DisconnectKicked} with an operator's words: same
+ * code, label and reconnect advice. Control characters become spaces and the reason is cut to
+ * {@linkcode MAX_REASON_BYTES} UTF-8 bytes without splitting a character; an empty result
+ * keeps `base`'s reason.
+ */
+export function withReason(base: Disconnect, reason: string): Disconnect {
+  // deno-lint-ignore no-control-regex
+  let clean = reason.replace(/[\u0000-\u001f\u007f-\u009f]+/g, " ").replace(/ {2,}/g, " ").trim();
+  if (encoder.encode(clean).length > MAX_REASON_BYTES) {
+    let bytes = 0;
+    let end = 0;
+    for (const char of clean) {
+      const size = encoder.encode(char).length;
+      if (bytes + size > MAX_REASON_BYTES) break;
+      bytes += size;
+      end += char.length;
+    }
+    clean = clean.slice(0, end);
+  }
+  return disconnect(base.code, clean || base.reason, base.reconnect, base.label);
+}

@@ -86,6 +86,15 @@ export class Gateway {
     return session;
   }
 
+  /**
+   * Records a measured round trip: the answer to a transport's protocol ping, or to the
+   * gateway's application ping (`rtt_prober.ts`).
+   */
+  pong(session: Session, rttMs: number): void {
+    session.rttMs = rttMs;
+    this.#events.onRttMeasured?.(session.kind, rttMs / 1000);
+  }
+
   /** Records a control frame (e.g. a WebSocket pong) as a sign of life. */
   touch(session: Session): void {
     this.#sessions.touch(session);
@@ -171,6 +180,7 @@ export class Gateway {
 
   #received(session: Session, bytes: number, datagram: boolean): void {
     session.messagesIn++;
+    session.bytesIn += bytes;
     this.#sessions.touch(session);
     if (datagram) this.#events.onDatagramReceived(session.kind, bytes);
     else this.#events.onFrameReceived(session.kind, bytes);
@@ -186,6 +196,14 @@ export class Gateway {
             : `{"type":"pong","id":${envelope.id},"ts":${Date.now()}}`,
         );
         this.#events.onMessageHandled((performance.now() - started) / 1000);
+        return;
+      case "pong":
+        // The answer to the gateway's RTT probe; any other pong (late, unasked) is ignored,
+        // never a protocol error.
+        if (envelope.id !== undefined && envelope.id === session.rttProbeId) {
+          session.rttProbeId = 0;
+          this.pong(session, performance.now() - session.rttProbeSentAt);
+        }
         return;
       case "request":
         this.#request(session, envelope, started);
