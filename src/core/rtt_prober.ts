@@ -76,20 +76,21 @@ export class RttProber implements Disposable {
    */
   tick(): number {
     const now = performance.now();
-    if (this.#round === undefined) {
-      // Half a tick of slack: timers fire a little early or late.
-      if (now - this.#roundStartedAt < this.#intervalMs - this.#tickMs / 2) return 0;
-      this.#round = this.#sessions.values();
-      this.#roundStartedAt = now;
-    }
     let budget = Math.ceil(this.#sessions.size * this.#tickMs / this.#intervalMs);
     let probed = 0;
-    while (budget-- > 0) {
+    while (budget > 0) {
+      if (this.#round === undefined) {
+        // Half a tick of slack: timers fire a little early or late.
+        if (now - this.#roundStartedAt < this.#intervalMs - this.#tickMs / 2) break;
+        this.#round = this.#sessions.values();
+        this.#roundStartedAt = now;
+      }
       const next = this.#round.next();
       if (next.done) {
         this.#round = undefined;
-        break;
+        continue;
       }
+      budget--;
       if (this.#visit(next.value)) probed++;
     }
     this.probesSent += probed;
