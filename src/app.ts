@@ -164,6 +164,7 @@ export class RunningGateway implements GatewayServer {
     if (config.session.rtt_probe_interval_sec > 0) {
       this.#prober = new RttProber(this.sessions, writer, {
         intervalMs: config.session.rtt_probe_interval_sec * 1000,
+        idleMs: config.session.rtt_probe_idle_sec * 1000,
       });
     }
     try {

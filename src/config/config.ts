@@ -37,10 +37,14 @@ const sessionSchema = z.strictObject({
       "O(sessions), so one per second is the floor.",
   ),
   rtt_probe_interval_sec: z.number().int().min(0).max(3_600).default(30).describe(
-    "Each session is visited once per interval and, if nothing was sent to it since the " +
-      "previous visit, pinged to measure its round-trip time (`gateway_session_rtt_seconds`); " +
-      "0 is off. The visits are spread over the interval by a 1 s timer, so 30 s costs 19,000 " +
-      "idle sessions about 630 small pings per second (docs/operations.md).",
+    "How often each idle session is pinged to measure its round-trip time " +
+      "(`gateway_session_rtt_seconds`); 0 is off. The pings are spread over the interval, so " +
+      "30 s means about 630 small pings per second to 19,000 idle sessions (docs/operations.md).",
+  ),
+  rtt_probe_idle_sec: z.number().int().min(1).max(3_599).default(5).describe(
+    "Only a session sent nothing for this long is pinged: below rtt_probe_interval_sec, and " +
+      "short next to a client's own heartbeat (the SDK's is 20 s), whose answers count as " +
+      "traffic.",
   ),
 }).describe("Sessions and heartbeats.");
 
@@ -321,6 +325,14 @@ export const gatewayConfigSchema: z.ZodType<GatewayConfig, GatewayConfigInput> =
       path: ["session", "check_interval_sec"],
       message:
         `must be at most half of session.heartbeat_ttl_sec (${config.session.heartbeat_ttl_sec})`,
+    });
+  }
+  const { rtt_probe_interval_sec: rttInterval, rtt_probe_idle_sec: rttIdle } = config.session;
+  if (rttInterval > 0 && rttIdle >= rttInterval) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["session", "rtt_probe_idle_sec"],
+      message: `must be below session.rtt_probe_interval_sec (${rttInterval})`,
     });
   }
   const ws = config.websocket, metrics = config.metrics;

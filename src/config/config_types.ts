@@ -44,12 +44,16 @@ export interface SessionConfig {
    */
   check_interval_sec: number;
   /**
-   * Each session is visited once per interval and, if nothing was sent to it since the previous
-   * visit, pinged to measure its round-trip time (`gateway_session_rtt_seconds`); 0 is off. The
-   * visits are spread over the interval by a 1 s timer, so 30 s costs 19,000 idle sessions about
-   * 630 small pings per second (docs/operations.md).
+   * How often each idle session is pinged to measure its round-trip time
+   * (`gateway_session_rtt_seconds`); 0 is off. The pings are spread over the interval, so 30 s
+   * means about 630 small pings per second to 19,000 idle sessions (docs/operations.md).
    */
   rtt_probe_interval_sec: number;
+  /**
+   * Only a session sent nothing for this long is pinged: below rtt_probe_interval_sec, and short
+   * next to a client's own heartbeat (the SDK's is 20 s), whose answers count as traffic.
+   */
+  rtt_probe_idle_sec: number;
 }
 
 /** The `protocol` section: Limits of the message protocol, on every transport. */

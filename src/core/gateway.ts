@@ -197,19 +197,19 @@ export class Gateway {
         );
         this.#events.onMessageHandled((performance.now() - started) / 1000);
         return;
-      case "pong":
-        // The answer to the gateway's RTT probe; any other pong (late, unasked) is ignored,
-        // never a protocol error.
-        if (envelope.id !== undefined && envelope.id === session.rttProbeId) {
-          session.rttProbeId = 0;
-          this.pong(session, performance.now() - session.rttProbeSentAt);
-        }
-        return;
       case "request":
         this.#request(session, envelope, started);
         return;
       case "notify":
         this.#notify(session, envelope, started);
+        return;
+      case "pong":
+        // The answer to the gateway's RTT probe (after the common types, which pay nothing
+        // for it); any other pong, late or unasked, is ignored, never a protocol error.
+        if (envelope.id !== undefined && envelope.id === session.rttProbeId) {
+          session.rttProbeId = 0;
+          this.pong(session, performance.now() - session.rttProbeSentAt);
+        }
         return;
       default:
         this.#protocolError(

@@ -37,7 +37,7 @@ export interface Session {
   rttProbeId: number;
   /** When that probe went out, `performance.now()` ms. */
   rttProbeSentAt: number;
-  /** `messagesOut` when the prober last visited, -1 before its first visit. */
+  /** `messagesOut` when the prober's marking cursor last passed, -1 before it first did. */
   rttProbeMark: number;
   /** Where the session is (see {@linkcode SessionState}). */
   state: SessionState;

@@ -135,10 +135,12 @@ Deno.test("admin config: off by default on loopback 9091; ports, page sizes and 
     [{ admin: { tokens_env: "A-B" } }, /admin\.tokens_env/],
     [{ admin: { scatter_timeout_ms: 10 } }, /admin\.scatter_timeout_ms/],
     [{ session: { rtt_probe_interval_sec: 3601 } }, /session\.rtt_probe_interval_sec/],
+    [{ session: { rtt_probe_interval_sec: 5 } }, /session\.rtt_probe_idle_sec: must be below/],
   ];
   for (const [input, message] of refused) {
     assert.throws(() => parseConfig(input), message, JSON.stringify(input));
   }
+  parseConfig({ session: { rtt_probe_interval_sec: 0 } }); // off: the idle time is moot
   // The same port is fine while the admin listener is off, and 0 always picks a free one.
   parseConfig({ admin: { port: 8081 } });
   parseConfig({ admin: { enabled: true, port: 0 }, websocket: { port: 0 }, metrics: { port: 0 } });

@@ -46,56 +46,85 @@ function setup() {
   return { metrics, sessions, writer, gateway };
 }
 
-/** Runs one full round: enough ticks, far enough apart, for every session to be visited. */
-async function round(prober: RttProber): Promise<number> {
-  await sleep(8);
-  return prober.tick();
+/** A hand-driven clock for the prober's rounds, and a prober on it. */
+function prober(
+  sessions: SessionManager,
+  writer: SessionWriter,
+  options: { intervalMs: number; idleMs: number; tickMs: number },
+) {
+  let now = 0;
+  const instance = new RttProber(sessions, writer, {
+    ...options,
+    now: () => now,
+    scheduler: manual,
+  });
+  return {
+    prober: instance,
+    /** Moves the clock to `at` and ticks. */
+    tickAt(at: number): number {
+      now = at;
+      return instance.tick();
+    },
+  };
 }
 
-Deno.test("RttProber pings only sessions that were sent nothing since its previous visit", async () => {
+Deno.test("RttProber pings only sessions that were sent nothing for the idle time", () => {
   const { sessions, writer } = setup();
-  const prober = new RttProber(sessions, writer, { intervalMs: 10, tickMs: 10, scheduler: manual });
+  const { tickAt } = prober(sessions, writer, { intervalMs: 10_000, idleMs: 2_000, tickMs: 1_000 });
   const quiet = recorder();
   const busy = recorder();
+  const late = recorder();
   const quietSession = sessions.create(quiet, "a");
   const busySession = sessions.create(busy, "b");
-  assert.equal(await round(prober), 0, "the first visit only marks");
-  writer.write(busySession, '{"type":"push"}');
-  assert.equal(await round(prober), 1);
+  const lateSession = sessions.create(late, "c");
+  // One visit per tick (3 sessions, a tenth of the interval per tick): the marking cursor
+  // passes a, b, c at 0, 1, 2 s; the probing cursor follows 2 s behind.
+  assert.equal(tickAt(0), 0);
+  assert.equal(tickAt(1_000), 0);
+  writer.write(busySession, '{"type":"push"}'); // after b's mark, before its probe
+  assert.equal(tickAt(2_000), 1, "a was sent nothing since 0 s");
+  assert.equal(tickAt(3_000), 0, "b was sent a push at 1.5 s");
+  assert.equal(tickAt(4_000), 1, "c was sent nothing since 2 s");
   assert.deepEqual(quiet.written, ['{"type":"ping","id":1}']);
   assert.deepEqual(busy.written, ['{"type":"push"}'], "a session with traffic is not probed");
+  assert.deepEqual(late.written, ['{"type":"ping","id":2}']);
   assert.equal(quietSession.rttProbeId, 1);
-  // Its own ping is not traffic: an idle session is probed every round, a new id each time.
-  assert.equal(await round(prober), 2);
-  assert.deepEqual(quiet.written.at(-1), '{"type":"ping","id":2}');
-  assert.deepEqual(busy.written.at(-1), '{"type":"ping","id":3}');
+  assert.equal(lateSession.rttProbeId, 2);
+  // Nothing more until the next interval; then the gateway's own ping is not traffic.
+  for (let at = 5_000; at < 10_000; at += 1_000) assert.equal(tickAt(at), 0);
+  for (let at = 10_000; at <= 14_000; at += 1_000) tickAt(at);
+  assert.deepEqual(quiet.written.at(-1), '{"type":"ping","id":3}');
+  assert.deepEqual(busy.written.at(-1), '{"type":"ping","id":4}');
+  assert.deepEqual(late.written.at(-1), '{"type":"ping","id":5}');
 });
 
 Deno.test("RttProber visits its share of the sessions per tick and one round per interval", () => {
   const { sessions, writer } = setup();
   for (let i = 0; i < 100; i++) sessions.create(recorder(), `10.0.0.1:${i}`);
-  const prober = new RttProber(sessions, writer, {
+  const { prober: instance, tickAt } = prober(sessions, writer, {
     intervalMs: 10_000,
+    idleMs: 5_000,
     tickMs: 1_000,
-    scheduler: manual,
   });
-  const visited = () => [...sessions.values()].filter((s) => s.rttProbeMark !== -1).length;
-  prober.tick();
-  assert.equal(visited(), 10, "1 s of a 10 s interval: a tenth of the sessions");
-  for (let i = 0; i < 9; i++) prober.tick();
-  assert.equal(visited(), 100);
-  // The round is over; the next one waits for the interval, so nothing is probed now.
-  for (let i = 0; i < 5; i++) assert.equal(prober.tick(), 0);
-  assert.equal(prober.probesSent, 0);
+  const marked = () => [...sessions.values()].filter((s) => s.rttProbeMark !== -1).length;
+  tickAt(0);
+  assert.equal(marked(), 10, "1 s of a 10 s interval: a tenth of the sessions");
+  for (let at = 1_000; at < 5_000; at += 1_000) assert.equal(tickAt(at), 0);
+  assert.equal(marked(), 50);
+  // From 5 s on, the probing cursor follows: ten probes per tick.
+  for (let at = 5_000; at < 15_000; at += 1_000) assert.equal(tickAt(at), 10, `at ${at}`);
+  assert.equal(instance.probesSent, 100);
+  // The next marking round started at 10 s; the next probing round starts at 15 s.
+  assert.equal(tickAt(15_000), 10);
 });
 
 Deno.test("the answer to a probe records the round trip; any other pong is ignored, never a protocol error", async () => {
   const { sessions, writer, gateway, metrics } = setup();
-  const prober = new RttProber(sessions, writer, { intervalMs: 10, tickMs: 10, scheduler: manual });
+  const { tickAt } = prober(sessions, writer, { intervalMs: 10, idleMs: 5, tickMs: 1 });
   const transport = recorder();
   const session = sessions.create(transport, "a");
-  await round(prober);
-  await round(prober);
+  tickAt(0);
+  tickAt(5);
   assert.equal(session.rttProbeId, 1);
   // Unasked pongs (more than max_protocol_errors of them) and a wrong id change nothing.
   for (let i = 0; i < 5; i++) gateway.receiveText(session, '{"type":"pong"}');
@@ -124,9 +153,9 @@ Deno.test("a transport with its own ping is pinged instead, and reports the answ
     return true;
   });
   const session: Session = sessions.create(transport, "a");
-  const prober = new RttProber(sessions, writer, { intervalMs: 10, tickMs: 10, scheduler: manual });
-  await round(prober);
-  assert.equal(await round(prober), 1);
+  const { tickAt } = prober(sessions, writer, { intervalMs: 10, idleMs: 5, tickMs: 1 });
+  tickAt(0);
+  assert.equal(tickAt(5), 1);
   await sleep(0);
   assert.equal(pings, 1);
   assert.deepEqual(transport.written, [], "no application ping");
@@ -138,9 +167,17 @@ Deno.test("a transport with its own ping is pinged instead, and reports the answ
 Deno.test("RttProber stops on abort and leaves no timer behind", () => {
   const { sessions, writer } = setup();
   const controller = new AbortController();
-  const prober = new RttProber(sessions, writer, { intervalMs: 1_000, signal: controller.signal });
-  prober.start();
+  const instance = new RttProber(sessions, writer, {
+    intervalMs: 1_000,
+    idleMs: 500,
+    signal: controller.signal,
+  });
+  instance.start();
   controller.abort();
-  prober.start(); // refused after abort
-  prober.stop(); // safe twice
+  instance.start(); // refused after abort
+  instance.stop(); // safe twice
+  assert.throws(
+    () => new RttProber(sessions, writer, { intervalMs: 1_000, idleMs: 1_000 }),
+    RangeError,
+  );
 });

@@ -14,7 +14,7 @@ import { admin, testAdminTokens } from "../_admin.ts";
 function rttGateway(quic: boolean) {
   return startGateway(
     parseConfig({
-      session: { rtt_probe_interval_sec: 1 },
+      session: { rtt_probe_interval_sec: 2, rtt_probe_idle_sec: 1 },
       websocket: { host: "127.0.0.1", port: 0 },
       metrics: { host: "127.0.0.1", port: 0 },
       admin: { enabled: true, port: 0 },
