@@ -86,12 +86,19 @@ export class NatsAdminCluster implements AdminCluster, AsyncDisposable {
     if (reply.op === "error") {
       this.#options.logger.warn("admin request from the cluster refused", { error: reply.message });
     }
-    message.respond(encodeJson(reply));
+    try {
+      message.respond(encodeJson(reply));
+    } catch (error) {
+      // E.g. larger than the server's max_payload: the asking node names this one unreachable.
+      this.#options.logger.warn("admin reply could not be sent", { op: reply.op, error });
+    }
   }
 
   /** The live gateway nodes, this one included, sorted by id. */
   gatewayNodes(): string[] {
-    return this.#options.registry.nodes("gateway").map((node) => node.id).sort();
+    const nodes = new Set(this.#options.registry.nodes("gateway").map((node) => node.id));
+    nodes.add(this.#options.node.nodeId);
+    return [...nodes].sort();
   }
 
   /** Asks each node on its subject (this one directly) and gathers the answers. */
