@@ -18,6 +18,7 @@ import {
 } from "./src/config/config.ts";
 import { loadConfigWithEnv } from "./src/config/config_env.ts";
 import { Logger } from "./src/core/logger.ts";
+import { AdminTokens } from "./src/ops/admin_auth.ts";
 import { ListenError } from "./src/transport/resilient_server.ts";
 import {
   readWorkerAssignment,
@@ -74,12 +75,20 @@ export async function main(args: string[]): Promise<number> {
   const path = flags.config ?? fromEnv ?? DEFAULT_CONFIG_PATH;
   const required = flags.config !== undefined || fromEnv !== undefined;
 
-  let loaded;
+  let loaded, adminTokens;
   try {
     // Workers inherit the environment, so they apply the same variables.
-    loaded = await loadConfigWithEnv(path, required, Deno.env.toObject(), {
+    const env = Deno.env.toObject();
+    loaded = await loadConfigWithEnv(path, required, env, {
       reserved: [CONFIG_PATH_ENV, WORKER_ENV],
     });
+    if (loaded.config.admin.enabled) {
+      adminTokens = AdminTokens.fromEnv(
+        loaded.config.admin,
+        env,
+        loaded.fromFile ? path : "(built-in defaults)",
+      );
+    }
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     console.error(error.message);
@@ -141,7 +150,13 @@ export async function main(args: string[]): Promise<number> {
       if (config.cluster.nats.servers.length === 0) {
         logger.warn("workers without cluster.nats: pushes reach only the worker's own sessions");
       }
-      const supervisor = new WorkerSupervisor({ count: workerCount, config, args, logger });
+      const supervisor = new WorkerSupervisor({
+        count: workerCount,
+        config,
+        args,
+        logger,
+        adminTokens,
+      });
       running = { shutdown: () => supervisor.shutdown() };
       await supervisor.start();
     } else {
@@ -149,6 +164,7 @@ export async function main(args: string[]): Promise<number> {
         logger,
         reusePort: assignment !== undefined,
         tokenVerifier,
+        adminTokens,
       });
       running = gateway;
       await gateway.ready;
@@ -158,6 +174,7 @@ export async function main(args: string[]): Promise<number> {
           worker: assignment.index,
           websocket_port: gateway.websocketAddr?.port ?? null,
           metrics_port: gateway.metricsAddr!.port,
+          admin_port: gateway.adminAddr?.port ?? null,
         });
       }
     }

@@ -38,6 +38,7 @@ export {
 export { Router } from "./src/services/router.ts";
 export { type GatewayServer, type StartGatewayOptions } from "./src/app.ts";
 export type { HealthReport, HealthStatus } from "./src/ops/metrics_server.ts";
+export { AdminTokens, type AuthResult } from "./src/ops/admin_auth.ts";
 export { ConfigError, loadConfig, parseConfig } from "./src/config/config.ts";
 export type * from "./src/config/config_types.ts";
 export {

@@ -15,7 +15,10 @@ export function sweepFigure(sessions: number): Figure {
     run() {
       const manager = new SessionManager();
       for (let i = 0; i < sessions; i++) {
-        manager.create({ kind: "websocket", write: () => true, close: () => {} }, `10.0.0.1:${i}`);
+        manager.create(
+          { kind: "websocket", outboundBytes: 0, write: () => true, close: () => {} },
+          `10.0.0.1:${i}`,
+        );
       }
       const sweeper = new HeartbeatSweeper(manager, { ttlMs: 60_000, intervalMs: 10_000 });
       const times: number[] = [];

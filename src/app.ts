@@ -10,6 +10,11 @@ import { DisconnectShutdown } from "./core/disconnect.ts";
 import { EventLoopLagMonitor } from "./ops/event_loop_lag.ts";
 import { Gateway } from "./core/gateway.ts";
 import { HeartbeatSweeper } from "./core/heartbeat_sweeper.ts";
+import { RttProber } from "./core/rtt_prober.ts";
+import { AdminApi } from "./ops/admin_api.ts";
+import { AdminTokens } from "./ops/admin_auth.ts";
+import { AdminNode } from "./ops/admin_node.ts";
+import { AdminServer } from "./ops/admin_server.ts";
 import { Logger } from "./core/logger.ts";
 import { GatewayMetrics } from "./ops/metrics.ts";
 import { type HealthReport, MetricsServer } from "./ops/metrics_server.ts";
@@ -41,6 +46,11 @@ export interface StartGatewayOptions {
    * then `ready` rejects with a `TokenKeyError` if the key is unusable.
    */
   tokenVerifier?: TokenVerifier;
+  /**
+   * The admin API's tokens (`main.ts` reads them at start, so a bad one exits 2 before anything
+   * binds); read from `Deno.env` when absent and `admin.enabled` is on.
+   */
+  adminTokens?: AdminTokens;
 }
 
 /**
@@ -68,6 +78,8 @@ export interface GatewayServer extends AsyncDisposable {
   readonly quicAddr: { hostname: string; port: number } | undefined;
   /** The metrics listener's address, when enabled. */
   readonly metricsAddr: Deno.NetAddr | undefined;
+  /** The admin listener's address, when `admin.enabled`. */
+  readonly adminAddr: Deno.NetAddr | undefined;
   /** The `/health` report. */
   health(): HealthReport;
   /**
@@ -92,6 +104,8 @@ export class RunningGateway implements GatewayServer {
   readonly hub: Hub;
   readonly #websocket: WebSocketServer | undefined;
   readonly #metricsServer: MetricsServer | undefined;
+  readonly #adminServer: AdminServer | undefined;
+  readonly #prober: RttProber | undefined;
   #quic: QuicServer | undefined;
   readonly #quicStarted: Promise<void>;
   readonly #keyLoaded: Promise<void>;
@@ -173,6 +187,24 @@ export class RunningGateway implements GatewayServer {
         }
       },
     });
+    const adminNode = new AdminNode({
+      nodeId: this.#routing.cluster?.nodeId ?? (config.cluster.node_id || "local"),
+      sessions: this.sessions,
+      hub,
+      logger: this.#logger.child({ component: "admin" }),
+    });
+    // Every node answers admin requests for its sessions, whether or not it serves the API.
+    const adminCluster = this.#routing.serveAdmin(adminNode, {
+      timeoutMs: config.admin.scatter_timeout_ms,
+      // A node request is a push body plus a few short fields.
+      maxRequestBytes: config.admin.max_body_bytes + 4_096,
+    });
+    if (config.session.rtt_probe_interval_sec > 0) {
+      this.#prober = new RttProber(this.sessions, writer, {
+        intervalMs: config.session.rtt_probe_interval_sec * 1000,
+        idleMs: config.session.rtt_probe_idle_sec * 1000,
+      });
+    }
     try {
       if (config.websocket.enabled) {
         if (!pongHookAvailable) {
@@ -218,11 +250,35 @@ export class RunningGateway implements GatewayServer {
           health: `http://${hostname}:${port}/health`,
         });
       }
+      if (config.admin.enabled) {
+        const logger = this.#logger.child({ component: "admin" });
+        const tokens = options.adminTokens ??
+          AdminTokens.fromEnv(config.admin, Deno.env.toObject(), "(startGateway)");
+        this.#adminServer = new AdminServer({
+          hostname: config.admin.host,
+          port: config.admin.port,
+          api: new AdminApi({
+            config: config.admin,
+            tokens,
+            cluster: adminCluster,
+            local: adminNode,
+            logger,
+          }),
+          logger,
+          events: this.metrics,
+        });
+        const { hostname, port } = this.#adminServer.addr;
+        logger.info("admin listening", {
+          url: `http://${hostname}:${port}/admin`,
+          tokens: tokens.size,
+        });
+      }
     } catch (error) {
       this.#lag.stop();
       this.#authenticator?.[Symbol.dispose]();
       // Release whatever did bind, and the cluster link and its timers, before rethrowing.
       void this.#websocket?.close();
+      void this.#metricsServer?.close();
       void this.#routing[Symbol.asyncDispose]();
       throw error;
     }
@@ -234,6 +290,7 @@ export class RunningGateway implements GatewayServer {
       this.#started = true;
     }, () => {});
     this.#sweeper.start();
+    this.#prober?.start();
   }
 
   /**
@@ -313,6 +370,11 @@ export class RunningGateway implements GatewayServer {
     return this.#metricsServer?.addr;
   }
 
+  /** The admin listener's address, when `admin.enabled`. */
+  get adminAddr(): Deno.NetAddr | undefined {
+    return this.#adminServer?.addr;
+  }
+
   /**
    * Whether the node takes new players now (`/readyz`): every listener is up and it is not
    * draining.
@@ -355,6 +417,7 @@ export class RunningGateway implements GatewayServer {
     this.#websocket?.drain();
     this.#quic?.drain();
     this.#sweeper.stop();
+    this.#prober?.stop();
     await this.#quicStarted.catch(() => {});
     const closed = this.sessions.closeAll(DisconnectShutdown);
     this.#logger.info("draining", { sessions_closed: closed, grace_ms: graceMs });
@@ -368,6 +431,7 @@ export class RunningGateway implements GatewayServer {
     this.#authenticator?.[Symbol.dispose]();
     await this.#routing[Symbol.asyncDispose]();
     await this.#metricsServer?.close();
+    await this.#adminServer?.close();
     this.#lag.stop();
     this.#logger.info("stopped");
   }

@@ -1,5 +1,5 @@
 /** Cluster test helpers: gateway nodes on a test nats-server and service processes. */
-import type { RunningGateway } from "../src/app.ts";
+import type { RunningGateway, StartGatewayOptions } from "../src/app.ts";
 import { startGateway } from "../src/app.ts";
 import { type GatewayConfigInput, parseConfig } from "../src/config/config.ts";
 import { denoRunArgs } from "../src/config/deno_run.ts";
@@ -12,8 +12,15 @@ const RUNNER = new URL("../src/cluster/service_runner.ts", import.meta.url).path
 /** Registry timings small enough for tests: announce every 200 ms, drop after 1 s. */
 export const TEST_REGISTRY = { announce_interval_ms: 200, instance_ttl_ms: 1_000 } as const;
 
-/** Starts a gateway node in cluster mode on `nats`, loopback port 0, quiet logs. */
-export function clusterNode(nats: string, overrides: GatewayConfigInput = {}): RunningGateway {
+/**
+ * Starts a gateway node in cluster mode on `nats`, loopback port 0, quiet logs (unless
+ * `options` gives a logger).
+ */
+export function clusterNode(
+  nats: string,
+  overrides: GatewayConfigInput = {},
+  options: StartGatewayOptions = {},
+): RunningGateway {
   return startGateway(
     parseConfig({
       ...overrides,
@@ -27,7 +34,7 @@ export function clusterNode(nats: string, overrides: GatewayConfigInput = {}): R
       },
     }),
     // Quiet: the tests provoke handler failures on purpose.
-    { logger: new Logger("error", () => {}) },
+    { logger: new Logger("error", () => {}), ...options },
   );
 }
 

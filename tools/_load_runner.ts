@@ -162,6 +162,13 @@ export class LoadRunner {
         bump(c.errorReplies, "unparsable_reply");
         return;
       }
+      if (reply.type === "ping") {
+        // The gateway measuring this idle session's round trip: answer as the SDK does.
+        if (Number.isSafeInteger(reply.id)) {
+          connection.send(`{"type":"pong","id":${reply.id}}`).catch(() => {});
+        }
+        return;
+      }
       if (reply.type === "error") bump(c.errorReplies, String(reply.code));
       const sentAt = typeof reply.id === "number" ? inFlight.get(reply.id) : undefined;
       if (sentAt === undefined) return;

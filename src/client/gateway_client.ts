@@ -762,6 +762,15 @@ export class GatewayClient implements AsyncDisposable {
       case "push":
         if (typeof envelope.route === "string") this.#push(envelope.route, envelope.data);
         break;
+      case "ping":
+        // The gateway measures the round trip to idle clients; answering is all it needs.
+        if (
+          Number.isSafeInteger(envelope.id) &&
+          this.#transport?.send(`{"type":"pong","id":${envelope.id}}`)
+        ) {
+          this.#heartbeat?.sent();
+        }
+        break;
         // pong and types of later protocol versions: nothing to do.
     }
     if (replayDone) this.#replayDone();

@@ -18,6 +18,9 @@
  *   goodbye (a {@linkcode Withdrawal}) on the same subject.
  * - `P.reg.query`: a gateway that has just (re)connected asks every instance to announce now;
  *   each answers with its announcement on the query's reply subject, to that gateway only.
+ * - `P.admin.<node id>`: the admin API asks one gateway node about its own sessions (list,
+ *   get, kick, push, count); the body is a `NodeRequest` (`src/ops/admin_node.ts`) and the
+ *   reply a `NodeReply`, both JSON.
  *
  * @module
  */
@@ -59,6 +62,10 @@ export class Subjects {
   /** Where a `reject_new` login asks every node about its user. */
   get loginQuery(): string {
     return `${this.prefix}.auth.query`;
+  }
+  /** Where the admin API asks one gateway node about its sessions. */
+  admin(nodeId: string): string {
+    return `${this.prefix}.admin.${nodeId}`;
   }
   /** Where instances announce themselves and say goodbye. */
   get announce(): string {

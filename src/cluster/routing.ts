@@ -5,6 +5,10 @@
  * @module
  */
 import { Announcer } from "./announcer.ts";
+import { NatsAdminCluster } from "./admin_cluster_nats.ts";
+import type { AdminCluster } from "../ops/admin_cluster.ts";
+import { LocalAdminCluster } from "../ops/admin_cluster_local.ts";
+import type { AdminNode } from "../ops/admin_node.ts";
 import type { Broker } from "../services/broker.ts";
 import { MemoryBroker } from "../services/broker_memory.ts";
 import { NatsBroker } from "./broker_nats.ts";
@@ -42,6 +46,20 @@ export interface Routing extends AsyncDisposable {
   readonly registry: ClusterRegistry | undefined;
   /** One session per user (on this node, or on every node over NATS); when asked for. */
   readonly logins: LoginRegistry | undefined;
+  /**
+   * Makes this node answer the admin API's requests for its sessions (in cluster mode, also
+   * other nodes' requests over NATS, whether or not this node serves the API) and returns how
+   * the API reaches every gateway node: this one alone, or all of them over NATS.
+   */
+  serveAdmin(node: AdminNode, options: AdminRoutingOptions): AdminCluster;
+}
+
+/** Limits of the admin requests between nodes, from the `admin` config section. */
+export interface AdminRoutingOptions {
+  /** How long to wait for each node, ms. */
+  timeoutMs: number;
+  /** Largest request a node reads, bytes. */
+  maxRequestBytes: number;
 }
 
 /** What {@linkcode createRouting} needs from the rest of the gateway. */
@@ -71,6 +89,7 @@ export function createRouting(config: GatewayConfig, parts: RoutingParts): Routi
       cluster: undefined,
       registry: undefined,
       logins: parts.logins && new LocalLoginRegistry(parts.logins),
+      serveAdmin: (node) => new LocalAdminCluster(node),
       [Symbol.asyncDispose]: () => Promise.resolve(),
     };
   }
@@ -112,6 +131,7 @@ export function createRouting(config: GatewayConfig, parts: RoutingParts): Routi
     connection: () => link.connection,
     logger,
   });
+  let admin: NatsAdminCluster | undefined;
   const link: NatsLink = new NatsLink({
     servers: nats.servers,
     name: `gateway:${nodeId}`,
@@ -123,6 +143,7 @@ export function createRouting(config: GatewayConfig, parts: RoutingParts): Routi
       watcher.subscribe(connection);
       announcer.subscribe(connection);
       logins?.subscribe(connection);
+      admin?.subscribe(connection);
     },
     onReconnect: (connection) => {
       watcher.resync(connection);
@@ -169,9 +190,24 @@ export function createRouting(config: GatewayConfig, parts: RoutingParts): Routi
       registry,
     },
     registry,
+    serveAdmin(node, options) {
+      admin = new NatsAdminCluster({
+        node,
+        link,
+        registry,
+        subjects,
+        timeoutMs: options.timeoutMs,
+        maxRequestBytes: options.maxRequestBytes,
+        logger,
+      });
+      const connection = link.connection;
+      if (connection) admin.subscribe(connection);
+      return admin;
+    },
     async [Symbol.asyncDispose]() {
       // Goodbye first, so other gateways drop this node's routes at once.
       await announcer.close();
+      await admin?.[Symbol.asyncDispose]();
       await watcher[Symbol.asyncDispose]();
       await services[Symbol.asyncDispose]();
       await broker[Symbol.asyncDispose]();

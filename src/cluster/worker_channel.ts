@@ -5,8 +5,9 @@
  *
  * Messages (worker to supervisor):
  * - `ready`: every listener is up, and these are the worker's ports:
- *   `{"type":"ready","worker":0,"websocket_port":8080,"metrics_port":40123}`
- *   (`websocket_port` is null when `websocket.enabled` is off).
+ *   `{"type":"ready","worker":0,"websocket_port":8080,"metrics_port":40123,"admin_port":null}`
+ *   (`websocket_port` is null when `websocket.enabled` is off, `admin_port` when
+ *   `admin.enabled` is).
  *
  * A new message is a new `type` with its own schema in {@linkcode WorkerMessage}. The
  * supervisor reports a line it cannot decode (not JSON, an unknown `type`, a field out of
@@ -26,6 +27,8 @@ const readySchema = z.strictObject({
   websocket_port: port.nullable(),
   /** The worker's private metrics port on loopback, which the supervisor scrapes. */
   metrics_port: port,
+  /** The worker's private admin port on loopback, which the supervisor asks; null when off. */
+  admin_port: port.nullable(),
 });
 
 /** Schemas by message type: the one table to extend with a new message. */

@@ -22,7 +22,11 @@ import type { Logger } from "../core/logger.ts";
 import { mergeWorkerMetrics } from "./metrics_merge.ts";
 import { readWorkerMessages, type WorkerMessage, type WorkerReady } from "./worker_channel.ts";
 import { probe } from "../ops/metrics_server.ts";
+import { AdminApi } from "../ops/admin_api.ts";
+import { AdminTokens } from "../ops/admin_auth.ts";
+import { AdminServer } from "../ops/admin_server.ts";
 import { ResilientServer } from "../transport/resilient_server.ts";
+import { WorkersAdminCluster } from "./admin_cluster_workers.ts";
 
 /** Environment variable that tells a gateway process it is worker `index` of a supervisor. */
 export const WORKER_ENV = "GATEWAY_WORKER";
@@ -64,7 +68,16 @@ export function workerConfig(config: GatewayConfig, assignment: WorkerAssignment
     websocket: { ...config.websocket, port: assignment.websocketPort },
     quic: { ...config.quic, enabled: config.quic.enabled && assignment.index === 0 },
     metrics: { ...config.metrics, enabled: true, host: "127.0.0.1", port: 0 },
+    admin: { ...config.admin, host: "127.0.0.1", port: 0 },
   };
+}
+
+/**
+ * Worker `index`'s name in the supervisor's admin API: its cluster node id when the config
+ * names the node, else `local-w<index>`.
+ */
+export function workerNodeId(config: GatewayConfig, index: number): string {
+  return `${config.cluster.node_id || "local"}-w${index}`;
 }
 
 /**
@@ -208,6 +221,8 @@ export interface WorkerSupervisorOptions {
   args: string[];
   /** The supervisor's logger. */
   logger: Logger;
+  /** The admin API's tokens; read from `Deno.env` when absent and `admin.enabled` is on. */
+  adminTokens?: AdminTokens;
 }
 
 /** Starts, watches and stops gateway workers. */
@@ -219,6 +234,7 @@ export class WorkerSupervisor implements AsyncDisposable {
   readonly #restartTimers = new Set<ReturnType<typeof setTimeout>>();
   #websocketPort = 0;
   #metrics: ResilientServer | undefined;
+  #admin: AdminServer | ResilientServer | undefined;
   #stopping = false;
   #stopped: Promise<void> | undefined;
   readonly #startedAt = performance.now();
@@ -236,6 +252,11 @@ export class WorkerSupervisor implements AsyncDisposable {
   /** The merged metrics and health listener's address, once started (when enabled). */
   get metricsAddr(): Deno.NetAddr | undefined {
     return this.#metrics?.addr;
+  }
+
+  /** The admin listener's address, once started (when `admin.enabled`). */
+  get adminAddr(): Deno.NetAddr | undefined {
+    return this.#admin?.addr;
   }
 
   /** Starts worker `index`; a `restart` handles its own start failures, a first start `start`. */
@@ -350,7 +371,118 @@ export class WorkerSupervisor implements AsyncDisposable {
         workers: count,
       });
     }
+    if (config.admin.enabled) this.#startAdmin();
     logger.info("workers started", { workers: count, websocket_port: this.#websocketPort });
+  }
+
+  /**
+   * Serves the admin API on `admin.host`:`admin.port`. With NATS every worker is a cluster node
+   * that answers for the whole cluster, so requests go to one ready worker as they are. Without
+   * NATS the workers know nothing of each other, so the supervisor asks each of them and
+   * merges the answers itself.
+   */
+  #startAdmin(): void {
+    const { config, logger } = this.#options;
+    const tokens = this.#options.adminTokens ??
+      AdminTokens.fromEnv(config.admin, Deno.env.toObject(), "(WorkerSupervisor)");
+    const adminLogger = logger.child({ component: "admin" });
+    if (config.cluster.nats.servers.length > 0) {
+      this.#admin = new ResilientServer({
+        name: "admin",
+        hostname: config.admin.host,
+        port: config.admin.port,
+        logger: adminLogger,
+        handler: (request, info) => this.#forwardAdmin(request, tokens, info.remoteAddr),
+      });
+    } else {
+      this.#admin = new AdminServer({
+        hostname: config.admin.host,
+        port: config.admin.port,
+        logger: adminLogger,
+        api: new AdminApi({
+          config: config.admin,
+          tokens,
+          logger: adminLogger,
+          cluster: new WorkersAdminCluster({
+            workers: () =>
+              this.#workers.map((worker) => ({
+                node: workerNodeId(config, worker.index),
+                port: worker.running ? worker.report?.admin_port ?? undefined : undefined,
+              })),
+            token: tokens.anyToken,
+            timeoutMs: config.admin.scatter_timeout_ms,
+            logger: adminLogger,
+          }),
+        }),
+      });
+    }
+    const { hostname, port } = this.#admin.addr;
+    adminLogger.info("admin listening", {
+      url: `http://${hostname}:${port}/admin`,
+      tokens: tokens.size,
+      mode: config.cluster.nats.servers.length > 0 ? "forward to a worker" : "ask every worker",
+    });
+  }
+
+  /** Checks the token, then hands the request to a ready worker's private admin listener. */
+  async #forwardAdmin(
+    request: Request,
+    tokens: AdminTokens,
+    remote: Deno.NetAddr,
+  ): Promise<Response> {
+    const { config, logger } = this.#options;
+    const url = new URL(request.url);
+    const auth = tokens.check(request.headers.get("authorization"));
+    if (!auth.ok) {
+      logger.warn("admin request refused", {
+        component: "admin",
+        status: auth.status,
+        method: request.method,
+        path: url.pathname,
+        remote: `${remote.hostname}:${remote.port}`,
+      });
+      await request.body?.cancel();
+      return Response.json(
+        { error: auth.status === 401 ? "unauthorized" : "forbidden", message: auth.message },
+        { status: auth.status },
+      );
+    }
+    const worker = this.#workers.find((worker) => worker.running && worker.report?.admin_port);
+    if (!worker) {
+      await request.body?.cancel();
+      return Response.json(
+        { error: "nodes_unreachable", message: "No worker is ready to answer" },
+        { status: 503 },
+      );
+    }
+    const headers = new Headers();
+    for (const name of ["authorization", "content-type", "content-length"]) {
+      const value = request.headers.get(name);
+      if (value !== null) headers.set(name, value);
+    }
+    try {
+      const answer = await fetch(
+        `http://127.0.0.1:${worker.report!.admin_port}${url.pathname}${url.search}`,
+        {
+          method: request.method,
+          headers,
+          body: request.body,
+          // The worker waits up to the scatter timeout for the other nodes.
+          signal: AbortSignal.timeout(config.admin.scatter_timeout_ms + 5_000),
+        },
+      );
+      return new Response(answer.body, { status: answer.status, headers: answer.headers });
+    } catch (error) {
+      logger.warn("admin request to a worker failed", {
+        component: "admin",
+        worker: worker.index,
+        error,
+      });
+      return Response.json(
+        { error: "nodes_unreachable", message: `Worker ${worker.index} did not answer` },
+        { status: 502 },
+      );
+    }
   }
 
   async #fetchEach(path: string): Promise<(Response | null)[]> {
@@ -433,6 +565,7 @@ export class WorkerSupervisor implements AsyncDisposable {
       clearTimeout(timer);
     }
     await this.#metrics?.close();
+    await this.#admin?.close();
     this.#options.logger.info("stopped");
   }
 

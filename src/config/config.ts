@@ -36,6 +36,16 @@ const sessionSchema = z.strictObject({
     "How often idle sessions are swept; at most half of heartbeat_ttl_sec. The sweep is " +
       "O(sessions), so one per second is the floor.",
   ),
+  rtt_probe_interval_sec: z.number().int().min(0).max(3_600).default(30).describe(
+    "How often each idle session is pinged to measure its round-trip time " +
+      "(`gateway_session_rtt_seconds`); 0 is off. The pings are spread over the interval, so " +
+      "30 s means about 630 small pings per second to 19,000 idle sessions (docs/operations.md).",
+  ),
+  rtt_probe_idle_sec: z.number().int().min(1).max(3_599).default(5).describe(
+    "Only a session sent nothing for this long is pinged: below rtt_probe_interval_sec, and " +
+      "short next to a client's own heartbeat (the SDK's is 20 s), whose answers count as " +
+      "traffic.",
+  ),
 }).describe("Sessions and heartbeats.");
 
 const websocketSchema = z.strictObject({
@@ -320,6 +330,64 @@ const metricsSchema = z.strictObject({
   path: urlPath.default("/metrics").describe("The Prometheus endpoint."),
 }).describe("Prometheus metrics and health checks.");
 
+/**
+ * An environment variable name (or, with `optional`, empty for none), not one the config
+ * itself reads: `GATEWAY_*` variables set config fields.
+ */
+function envName(optional: boolean) {
+  return z.string().regex(
+    optional ? /^([A-Za-z_][A-Za-z0-9_]{0,127})?$/ : /^[A-Za-z_][A-Za-z0-9_]{0,127}$/,
+    "must be an environment variable name: letters, digits and _, not starting with a digit",
+  ).refine(
+    (name) => !name.toUpperCase().startsWith("GATEWAY_"),
+    "must not start with GATEWAY_: such variables set config fields",
+  );
+}
+
+const adminSchema = z.strictObject({
+  enabled: z.boolean().default(false).describe(
+    'Serve the admin API (docs/operations.md, "Admin API"): list, inspect and kick sessions, ' +
+      "push, list nodes. Off by default: it can close any player's session.",
+  ),
+  host: host.default("127.0.0.1").describe(
+    "Listen address. Without a token the listener starts only on a loopback address.",
+  ),
+  port: port.default(9091).describe(
+    "Listen port; must differ from websocket.port and metrics.port.",
+  ),
+  token_env: envName(false).default("MMO_ADMIN_TOKEN").describe(
+    "Environment variable holding the bearer token (named `admin` in the log), at least 16 " +
+      "characters. Not a GATEWAY_ name: those set config fields.",
+  ),
+  tokens_env: envName(true).default("").describe(
+    "Environment variable holding further named tokens, `name:token,name:token`; the log " +
+      "names the token that acted. Empty: none.",
+  ),
+  max_body_bytes: z.number().int().min(1_024).max(1_048_576).default(65_536).describe(
+    "Largest request body (a push); larger gets 413 unread. At most 1 MiB, NATS's default " +
+      "max_payload, since a push may cross the cluster.",
+  ),
+  scatter_timeout_ms: z.number().int().min(50).max(60_000).default(2_000).describe(
+    "How long a cluster-wide query waits for each node; a node slower than this is named in " +
+      "the answer as unreachable. At least 50 ms, a NATS round trip with room to spare.",
+  ),
+  page_size: z.number().int().min(1).max(1_000).default(100).describe(
+    "Sessions per page when a request gives no limit; at most max_page_size.",
+  ),
+  max_page_size: z.number().int().min(1).max(1_000).default(1_000).describe(
+    "Largest limit a request may ask for. At most 1,000: a node's page must fit a NATS " +
+      "message (1 MiB by default), and a session takes up to ~1 KB with its groups.",
+  ),
+}).describe("The admin API listener (docs/operations.md).").superRefine((admin, ctx) => {
+  if (admin.page_size > admin.max_page_size) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["page_size"],
+      message: `must be at most admin.max_page_size (${admin.max_page_size})`,
+    });
+  }
+});
+
 const shutdownSchema = z.strictObject({
   grace_sec: z.number().min(0).max(600).default(10).describe(
     "How long SIGINT/SIGTERM waits for sessions to close before exiting anyway.",
@@ -349,6 +417,7 @@ export const gatewayConfigSchema: z.ZodType<GatewayConfig, GatewayConfigInput> =
   websocket: websocketSchema.prefault({}),
   quic: quicSchema.prefault({}),
   metrics: metricsSchema.prefault({}),
+  admin: adminSchema.prefault({}),
   shutdown: shutdownSchema.prefault({}),
   log: logSchema.prefault({}),
 }).superRefine((config, ctx) => {
@@ -363,6 +432,14 @@ export const gatewayConfigSchema: z.ZodType<GatewayConfig, GatewayConfigInput> =
         `must be at most half of session.heartbeat_ttl_sec (${config.session.heartbeat_ttl_sec})`,
     });
   }
+  const { rtt_probe_interval_sec: rttInterval, rtt_probe_idle_sec: rttIdle } = config.session;
+  if (rttInterval > 0 && rttIdle >= rttInterval) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["session", "rtt_probe_idle_sec"],
+      message: `must be below session.rtt_probe_interval_sec (${rttInterval})`,
+    });
+  }
   const ws = config.websocket, metrics = config.metrics;
   if (ws.enabled && metrics.enabled && ws.port !== 0 && ws.port === metrics.port) {
     ctx.addIssue({
@@ -370,6 +447,18 @@ export const gatewayConfigSchema: z.ZodType<GatewayConfig, GatewayConfigInput> =
       path: ["metrics", "port"],
       message: `must differ from websocket.port (${ws.port})`,
     });
+  }
+  const admin = config.admin;
+  if (admin.enabled && admin.port !== 0) {
+    for (const [name, other] of [["websocket", ws], ["metrics", metrics]] as const) {
+      if (other.enabled && other.port === admin.port) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["admin", "port"],
+          message: `must differ from ${name}.port (${other.port})`,
+        });
+      }
+    }
   }
 });
 
@@ -379,7 +468,9 @@ export const gatewayConfigSchema: z.ZodType<GatewayConfig, GatewayConfigInput> =
  * possible close keeps our 4000 `heartbeat timeout` first, while the ping still goes out
  * before the TTL, so a client that answers pings stays alive.
  */
-export function websocketIdleTimeoutSec(session: GatewayConfig["session"]): number {
+export function websocketIdleTimeoutSec(
+  session: Pick<GatewayConfig["session"], "heartbeat_ttl_sec" | "check_interval_sec">,
+): number {
   return session.heartbeat_ttl_sec + session.check_interval_sec + 1;
 }
 

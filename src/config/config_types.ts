@@ -25,6 +25,8 @@ export interface GatewayConfig {
   quic: QuicConfig;
   /** Prometheus metrics and health checks. */
   metrics: MetricsConfig;
+  /** The admin API listener (docs/operations.md). */
+  admin: AdminConfig;
   /** Graceful shutdown. */
   shutdown: ShutdownConfig;
   /** Logs (JSON lines on stderr). */
@@ -43,6 +45,17 @@ export interface SessionConfig {
    * so one per second is the floor.
    */
   check_interval_sec: number;
+  /**
+   * How often each idle session is pinged to measure its round-trip time
+   * (`gateway_session_rtt_seconds`); 0 is off. The pings are spread over the interval, so 30 s
+   * means about 630 small pings per second to 19,000 idle sessions (docs/operations.md).
+   */
+  rtt_probe_interval_sec: number;
+  /**
+   * Only a session sent nothing for this long is pinged: below rtt_probe_interval_sec, and short
+   * next to a client's own heartbeat (the SDK's is 20 s), whose answers count as traffic.
+   */
+  rtt_probe_idle_sec: number;
 }
 
 /** The `protocol` section: Limits of the message protocol, on every transport. */
@@ -298,6 +311,46 @@ export interface MetricsConfig {
   port: number;
   /** The Prometheus endpoint. */
   path: string;
+}
+
+/** The `admin` section: The admin API listener (docs/operations.md). */
+export interface AdminConfig {
+  /**
+   * Serve the admin API (docs/operations.md, "Admin API"): list, inspect and kick sessions, push,
+   * list nodes. Off by default: it can close any player's session.
+   */
+  enabled: boolean;
+  /** Listen address. Without a token the listener starts only on a loopback address. */
+  host: string;
+  /** Listen port; must differ from websocket.port and metrics.port. */
+  port: number;
+  /**
+   * Environment variable holding the bearer token (named `admin` in the log), at least 16
+   * characters. Not a GATEWAY_ name: those set config fields.
+   */
+  token_env: string;
+  /**
+   * Environment variable holding further named tokens, `name:token,name:token`; the log names the
+   * token that acted. Empty: none.
+   */
+  tokens_env: string;
+  /**
+   * Largest request body (a push); larger gets 413 unread. At most 1 MiB, NATS's default
+   * max_payload, since a push may cross the cluster.
+   */
+  max_body_bytes: number;
+  /**
+   * How long a cluster-wide query waits for each node; a node slower than this is named in the
+   * answer as unreachable. At least 50 ms, a NATS round trip with room to spare.
+   */
+  scatter_timeout_ms: number;
+  /** Sessions per page when a request gives no limit; at most max_page_size. */
+  page_size: number;
+  /**
+   * Largest limit a request may ask for. At most 1,000: a node's page must fit a NATS message (1
+   * MiB by default), and a session takes up to ~1 KB with its groups.
+   */
+  max_page_size: number;
 }
 
 /** The `shutdown` section: Graceful shutdown. */

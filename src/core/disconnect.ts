@@ -36,7 +36,8 @@ export type DisconnectLabel =
   | "unauthorized"
   | "auth_timeout"
   | "logged_in_elsewhere"
-  | "already_logged_in";
+  | "already_logged_in"
+  | "kicked";
 
 function disconnect(code: number, reason: string, reconnect: boolean, label: DisconnectLabel) {
   return Object.freeze({ code, reason, reconnect, label }) satisfies Disconnect;
@@ -96,3 +97,36 @@ export const DisconnectAlreadyLoggedIn = disconnect(
   false,
   "already_logged_in",
 );
+/**
+ * An operator closed the session through the admin API. Sent with the operator's reason (see
+ * {@linkcode withReason}); this value's reason is the fallback when none was given.
+ */
+export const DisconnectKicked = disconnect(4505, "kicked", false, "kicked");
+
+/** Largest close reason in UTF-8 bytes: a WebSocket close frame's payload limit minus the code. */
+export const MAX_REASON_BYTES = 123;
+
+const encoder = new TextEncoder();
+
+/**
+ * `base` with another reason, e.g. {@linkcode DisconnectKicked} with an operator's words: same
+ * code, label and reconnect advice. Control characters become spaces and the reason is cut to
+ * {@linkcode MAX_REASON_BYTES} UTF-8 bytes without splitting a character; an empty result
+ * keeps `base`'s reason.
+ */
+export function withReason(base: Disconnect, reason: string): Disconnect {
+  // deno-lint-ignore no-control-regex
+  let clean = reason.replace(/[\u0000-\u001f\u007f-\u009f]+/g, " ").replace(/ {2,}/g, " ").trim();
+  if (encoder.encode(clean).length > MAX_REASON_BYTES) {
+    let bytes = 0;
+    let end = 0;
+    for (const char of clean) {
+      const size = encoder.encode(char).length;
+      if (bytes + size > MAX_REASON_BYTES) break;
+      bytes += size;
+      end += char.length;
+    }
+    clean = clean.slice(0, end);
+  }
+  return disconnect(base.code, clean || base.reason, base.reconnect, base.label);
+}

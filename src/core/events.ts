@@ -30,6 +30,8 @@ export type DatagramSentHandler = (kind: TransportKind, bytes: number) => void;
 export type ErrorRepliedHandler = (code: ErrorCode) => void;
 /** Called when a message has been handled, with how long that took in seconds. */
 export type MessageHandledHandler = (seconds: number) => void;
+/** Called when a session's round-trip time was measured, in seconds. */
+export type RttMeasuredHandler = (kind: TransportKind, seconds: number) => void;
 
 /** Observers of frame traffic; {@linkcode GatewayMetrics} implements them. */
 export interface FrameEvents {
@@ -45,6 +47,8 @@ export interface FrameEvents {
   onErrorReplied: ErrorRepliedHandler;
   /** A message was handled. */
   onMessageHandled: MessageHandledHandler;
+  /** A round trip was measured (a ping answered). */
+  onRttMeasured?: RttMeasuredHandler;
 }
 
 /** Called when a listener refuses a connection. */

@@ -92,6 +92,15 @@ export class Gateway {
     return session;
   }
 
+  /**
+   * Records a measured round trip: the answer to a transport's protocol ping, or to the
+   * gateway's application ping (`rtt_prober.ts`).
+   */
+  pong(session: Session, rttMs: number): void {
+    session.rttMs = rttMs;
+    this.#events.onRttMeasured?.(session.kind, rttMs / 1000);
+  }
+
   /** Records a control frame (e.g. a WebSocket pong) as a sign of life. */
   touch(session: Session): void {
     this.#sessions.touch(session);
@@ -177,6 +186,7 @@ export class Gateway {
 
   #received(session: Session, bytes: number, datagram: boolean): void {
     session.messagesIn++;
+    session.bytesIn += bytes;
     this.#sessions.touch(session);
     if (datagram) this.#events.onDatagramReceived(session.kind, bytes);
     else this.#events.onFrameReceived(session.kind, bytes);
@@ -184,7 +194,10 @@ export class Gateway {
 
   #dispatch(session: Session, envelope: Envelope, started: number): void {
     // The one cost of authentication on an established session: this check.
-    if (!session.authenticated && envelope.type !== "ping" && envelope.type !== "auth") {
+    if (
+      !session.authenticated && envelope.type !== "ping" && envelope.type !== "auth" &&
+      envelope.type !== "pong"
+    ) {
       this.#protocolError(
         session,
         ErrorCode.unauthenticated,
@@ -216,6 +229,14 @@ export class Gateway {
           return;
         }
         this.#authenticator.receive(session, envelope.id, envelope.data);
+        return;
+      case "pong":
+        // The answer to the gateway's RTT probe (after the common types, which pay nothing
+        // for it); any other pong, late or unasked, is ignored, never a protocol error.
+        if (envelope.id !== undefined && envelope.id === session.rttProbeId) {
+          session.rttProbeId = 0;
+          this.pong(session, performance.now() - session.rttProbeSentAt);
+        }
         return;
     }
     this.#protocolError(

@@ -5,6 +5,12 @@
  */
 import type { Transport, TransportKind } from "./transport.ts";
 
+/**
+ * Where a session is: `live` while a connection carries it. A string union so that later
+ * states (a session waiting to be resumed) are one more member.
+ */
+export type SessionState = "live";
+
 /** One connected client. Counters are plain numbers so the hot path only adds. */
 export interface Session {
   /** Unique id (a UUID), stable for the life of the connection. */
@@ -21,6 +27,20 @@ export interface Session {
   messagesIn: number;
   /** Frames sent. */
   messagesOut: number;
+  /** Payload bytes received (UTF-8), datagrams included. */
+  bytesIn: number;
+  /** Payload bytes sent (UTF-8), datagrams included. */
+  bytesOut: number;
+  /** Latest measured round-trip time in ms; undefined until one was measured. */
+  rttMs: number | undefined;
+  /** The id of the unanswered RTT probe (`rtt_prober.ts`), 0 when none is out. */
+  rttProbeId: number;
+  /** When that probe went out, `performance.now()` ms. */
+  rttProbeSentAt: number;
+  /** `messagesOut` when the prober's marking cursor last passed, -1 before it first did. */
+  rttProbeMark: number;
+  /** Where the session is (see {@linkcode SessionState}). */
+  state: SessionState;
   /** Malformed or unknown frames received; past the limit the session is closed. */
   protocolErrors: number;
   /**

@@ -21,8 +21,10 @@ export class SessionWriter {
   /** Sends one encoded envelope on the session's reliable path; false when it cannot send. */
   write(session: Session, text: string): boolean {
     if (!session.transport.write(text)) return false;
+    const bytes = utf8ByteLength(text);
     session.messagesOut++;
-    this.#events.onFrameSent(session.kind, utf8ByteLength(text));
+    session.bytesOut += bytes;
+    this.#events.onFrameSent(session.kind, bytes);
     return true;
   }
 
@@ -32,8 +34,10 @@ export class SessionWriter {
    */
   sendPush(session: Session, push: EncodedPush): boolean {
     if (push.unreliable && session.transport.writeDatagram?.(push.text)) {
+      const bytes = utf8ByteLength(push.text);
       session.messagesOut++;
-      this.#events.onDatagramSent(session.kind, utf8ByteLength(push.text));
+      session.bytesOut += bytes;
+      this.#events.onDatagramSent(session.kind, bytes);
       return true;
     }
     return this.write(session, push.text);

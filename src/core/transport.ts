@@ -23,6 +23,17 @@ export interface Transport {
    * connection cannot, and the caller falls back to `write`.
    */
   writeDatagram?(text: string): boolean;
+  /**
+   * Bytes accepted by `write` and not yet handed to the socket, for operators (the admin API)
+   * and outbound limits; 0 where the transport cannot tell.
+   */
+  readonly outboundBytes: number;
+  /**
+   * Sends a protocol-level ping (a WebSocket ping frame) and reports its answer to the gateway
+   * as `Gateway.pong(session, rttMs)`; false when it cannot send now. Absent where the
+   * transport has none: the gateway then measures with an application ping.
+   */
+  ping?(): boolean;
   /** Closes the connection with a disconnect from the table in `disconnect.ts`; safe twice. */
   close(disconnect: Disconnect): void;
 }

@@ -43,17 +43,22 @@ export class Histogram {
     return this.#sum;
   }
 
-  /** Renders the `_bucket`, `_sum` and `_count` lines for metric `name`. */
-  render(name: string): string {
+  /**
+   * Renders the `_bucket`, `_sum` and `_count` lines for metric `name`, with `labels` (e.g.
+   * `transport="quic"`) on each.
+   */
+  render(name: string, labels = ""): string {
+    const before = labels === "" ? "" : `${labels},`;
+    const own = labels === "" ? "" : `{${labels}}`;
     let out = "";
     let cumulative = 0;
     for (let i = 0; i < this.bounds.length; i++) {
       cumulative += this.#counts[i];
-      out += `${name}_bucket{le="${this.bounds[i]}"} ${cumulative}\n`;
+      out += `${name}_bucket{${before}le="${this.bounds[i]}"} ${cumulative}\n`;
     }
     cumulative += this.#counts[this.bounds.length];
-    out += `${name}_bucket{le="+Inf"} ${cumulative}\n`;
-    out += `${name}_sum ${this.#sum}\n${name}_count ${this.#count}\n`;
+    out += `${name}_bucket{${before}le="+Inf"} ${cumulative}\n`;
+    out += `${name}_sum${own} ${this.#sum}\n${name}_count${own} ${this.#count}\n`;
     return out;
   }
 }

@@ -78,6 +78,29 @@ export const HANDLING_BUCKETS_SEC = [
   1,
 ];
 
+/**
+ * Upper bounds, in seconds, of the round-trip-time histogram: 1 ms (a client next door) to
+ * 5 s (a congested mobile link); game traffic cares most about 20–200 ms.
+ */
+export const RTT_BUCKETS_SEC = [
+  0.001,
+  0.0025,
+  0.005,
+  0.01,
+  0.02,
+  0.035,
+  0.05,
+  0.075,
+  0.1,
+  0.15,
+  0.2,
+  0.3,
+  0.5,
+  1,
+  2,
+  5,
+];
+
 function perKind(): Record<TransportKind, number> {
   return { websocket: 0, quic: 0 };
 }
@@ -120,6 +143,11 @@ export class GatewayMetrics implements SessionEvents, FrameEvents, ListenerEvent
   readonly listenerRestarts = new Map<string, number>();
   /** Time to handle one message. */
   readonly handling = new Histogram(HANDLING_BUCKETS_SEC);
+  /** Measured session round-trip times, per transport. */
+  readonly rtt: Record<TransportKind, Histogram> = {
+    websocket: new Histogram(RTT_BUCKETS_SEC),
+    quic: new Histogram(RTT_BUCKETS_SEC),
+  };
   /** Exceptions caught by the last-resort handlers. */
   uncaughtErrors = 0;
   /** Duration of the latest heartbeat sweep, in seconds. */
@@ -168,6 +196,11 @@ export class GatewayMetrics implements SessionEvents, FrameEvents, ListenerEvent
   /** Records handling latency. */
   onMessageHandled = (seconds: number): void => {
     this.handling.observe(seconds);
+  };
+
+  /** Records a session's round-trip time. */
+  onRttMeasured = (kind: TransportKind, seconds: number): void => {
+    this.rtt[kind].observe(seconds);
   };
 
   /** Counts a refused connection. */
@@ -257,6 +290,16 @@ export class GatewayMetrics implements SessionEvents, FrameEvents, ListenerEvent
     byLabel("gateway_listener_restarts_total", "listener", this.listenerRestarts);
     metric("gateway_message_handling_seconds", "histogram", "Time to handle one message.");
     lines.push(this.handling.render("gateway_message_handling_seconds").trimEnd());
+    metric(
+      "gateway_session_rtt_seconds",
+      "histogram",
+      "Round-trip time of sessions, measured by pinging idle ones.",
+    );
+    for (const kind of TRANSPORT_KINDS) {
+      lines.push(
+        this.rtt[kind].render("gateway_session_rtt_seconds", `transport="${kind}"`).trimEnd(),
+      );
+    }
 
     if (state.cluster) {
       metric("gateway_nats_connected", "gauge", "1 while NATS is reachable (cluster mode).");

@@ -85,6 +85,16 @@ export class Hub implements SessionEvents {
     return [...this.#memberships.get(session) ?? []];
   }
 
+  /** The sessions of `userId` on this node. */
+  sessionsOfUser(userId: string): Iterable<Session> {
+    return this.#users.get(userId) ?? [];
+  }
+
+  /** The members of `group` on this node. */
+  membersOf(group: string): Iterable<Session> {
+    return this.#groups.get(group) ?? [];
+  }
+
   /** Members of `group` on this node. */
   groupSize(group: string): number {
     return this.#groups.get(group)?.size ?? 0;

@@ -31,6 +31,14 @@ export class QuicTransport implements Transport {
     this.#closeLingerMs = options.closeLingerMs;
   }
 
+  /**
+   * Always 0: neither engine tells how many bytes its stream still holds (Deno's QUIC stream
+   * counts queued writes, not bytes), and counting them here would cost every write.
+   */
+  get outboundBytes(): number {
+    return 0;
+  }
+
   /** Sends one envelope as a frame on the message stream. */
   write(text: string): boolean {
     if (this.#closing) return false;

@@ -11,6 +11,7 @@ import {
 } from "../core/disconnect.ts";
 import { flushScheduler, joinEnvelopes, type PendingOutput } from "../core/frame_coalescer.ts";
 import type { Gateway } from "../core/gateway.ts";
+import { utf8ByteLength } from "../core/protocol.ts";
 import type { Session } from "../core/session.ts";
 import type { Transport } from "../core/transport.ts";
 
@@ -146,6 +147,16 @@ export class WebSocketTransport implements Transport, PendingOutput, EventListen
       flushScheduler.schedule(this);
     }
     return true;
+  }
+
+  /**
+   * Bytes written and not yet sent: the envelopes waiting for the end of the turn, and what
+   * Deno's socket holds (`bufferedAmount`). Read by operators, not on the message path.
+   */
+  get outboundBytes(): number {
+    let queued = 0;
+    for (const text of this.#queue ?? []) queued += utf8ByteLength(text);
+    return this.#socket.bufferedAmount + queued;
   }
 
   /** Sends the queued envelopes as one frame. */

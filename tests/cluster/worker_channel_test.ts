@@ -14,6 +14,7 @@ const READY: WorkerMessage = {
   worker: 1,
   websocket_port: 8080,
   metrics_port: 40123,
+  admin_port: null,
 };
 
 /** A stream that yields `chunks` as UTF-8 bytes, one read each. */
@@ -35,10 +36,15 @@ async function readAll(chunks: string[]) {
 
 Deno.test("worker channel: a ready message survives encode and decode", () => {
   const line = encodeWorkerMessage(READY);
-  assert.equal(line, '{"type":"ready","worker":1,"websocket_port":8080,"metrics_port":40123}\n');
+  assert.equal(
+    line,
+    '{"type":"ready","worker":1,"websocket_port":8080,"metrics_port":40123,"admin_port":null}\n',
+  );
   assert.deepEqual(decodeWorkerMessage(line.trimEnd()), READY);
   const noWebSocket = { ...READY, websocket_port: null };
   assert.deepEqual(decodeWorkerMessage(encodeWorkerMessage(noWebSocket).trimEnd()), noWebSocket);
+  const admin = { ...READY, admin_port: 40124 };
+  assert.deepEqual(decodeWorkerMessage(encodeWorkerMessage(admin).trimEnd()), admin);
 });
 
 Deno.test("worker channel: decode says what is wrong with a bad line", () => {
@@ -48,7 +54,7 @@ Deno.test("worker channel: decode says what is wrong with a bad line", () => {
     ['{"worker":0}', "Cannot decode worker message: unknown type null"],
     ['{"type":"drained"}', 'Cannot decode worker message: unknown type "drained"'],
     [
-      '{"type":"ready","worker":0,"websocket_port":8080,"metrics_port":70000}',
+      '{"type":"ready","worker":0,"websocket_port":8080,"metrics_port":70000,"admin_port":null}',
       'Cannot decode worker message "ready": metrics_port: Too big: expected number to be <=65535',
     ],
     [
@@ -56,7 +62,7 @@ Deno.test("worker channel: decode says what is wrong with a bad line", () => {
       'Cannot decode worker message "ready": websocket_port: Invalid input: expected number, received undefined',
     ],
     [
-      '{"type":"ready","worker":0,"websocket_port":1,"metrics_port":2,"extra":1}',
+      '{"type":"ready","worker":0,"websocket_port":1,"metrics_port":2,"admin_port":3,"extra":1}',
       'Cannot decode worker message "ready": message: Unrecognized key: "extra"',
     ],
   ];

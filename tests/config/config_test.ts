@@ -151,3 +151,31 @@ Deno.test("the gateway exits 2 naming the field for an unusable auth key or work
     });
   }
 });
+
+Deno.test("admin config: off by default on loopback 9091; ports, page sizes and variable names are checked", () => {
+  const defaults = parseConfig({}).admin;
+  assert.deepEqual(
+    [defaults.enabled, defaults.host, defaults.port, defaults.token_env, defaults.tokens_env],
+    [false, "127.0.0.1", 9091, "MMO_ADMIN_TOKEN", ""],
+  );
+  const refused: [unknown, RegExp][] = [
+    [{ admin: { enabled: true, port: 8081 } }, /admin\.port: must differ from websocket\.port/],
+    [{ admin: { enabled: true, port: 9090 } }, /admin\.port: must differ from metrics\.port/],
+    [{ admin: { page_size: 500, max_page_size: 100 } }, /admin\.page_size: must be at most/],
+    [{ admin: { max_page_size: 1001 } }, /admin\.max_page_size/],
+    [{ admin: { token_env: "gateway_admin" } }, /admin\.token_env: must not start with GATEWAY_/],
+    [{ admin: { token_env: "1TOKEN" } }, /admin\.token_env: must be an environment variable/],
+    [{ admin: { token_env: "" } }, /admin\.token_env/],
+    [{ admin: { tokens_env: "A-B" } }, /admin\.tokens_env/],
+    [{ admin: { scatter_timeout_ms: 10 } }, /admin\.scatter_timeout_ms/],
+    [{ session: { rtt_probe_interval_sec: 3601 } }, /session\.rtt_probe_interval_sec/],
+    [{ session: { rtt_probe_interval_sec: 5 } }, /session\.rtt_probe_idle_sec: must be below/],
+  ];
+  for (const [input, message] of refused) {
+    assert.throws(() => parseConfig(input), message, JSON.stringify(input));
+  }
+  parseConfig({ session: { rtt_probe_interval_sec: 0 } }); // off: the idle time is moot
+  // The same port is fine while the admin listener is off, and 0 always picks a free one.
+  parseConfig({ admin: { port: 8081 } });
+  parseConfig({ admin: { enabled: true, port: 0 }, websocket: { port: 0 }, metrics: { port: 0 } });
+});

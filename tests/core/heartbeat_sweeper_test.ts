@@ -42,7 +42,12 @@ function manualTime() {
 }
 
 function fakeTransport(closes: Disconnect[]): Transport {
-  return { kind: "websocket", write: () => true, close: (d) => void closes.push(d) };
+  return {
+    kind: "websocket",
+    outboundBytes: 0,
+    write: () => true,
+    close: (d) => void closes.push(d),
+  };
 }
 
 Deno.test("findIdleSessions returns only sessions silent for longer than the TTL", () => {

@@ -9,7 +9,7 @@ import { SessionManager } from "../../src/core/session_manager.ts";
 import type { Transport, TransportKind } from "../../src/core/transport.ts";
 
 function transport(kind: TransportKind, closes: Disconnect[] = []): Transport {
-  return { kind, write: () => true, close: (d) => void closes.push(d) };
+  return { kind, outboundBytes: 0, write: () => true, close: (d) => void closes.push(d) };
 }
 
 Deno.test("SessionManager creates, looks up, counts by transport and iterates", () => {

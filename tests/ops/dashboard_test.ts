@@ -22,9 +22,6 @@ const NOT_YET_EXPORTED: ReadonlyMap<string, string> = new Map([
   ["gateway_sessions_detached", "resume"],
   // Protection (outbound queue bounds): messages dropped for slow consumers, by `reason`.
   ["gateway_outbound_dropped_total", "protection"],
-  // Issue 13, its later part: per-session round-trip time, once the own WebSocket engine sees
-  // pongs.
-  ["gateway_session_rtt_seconds", "issue 13 (per-session RTT)"],
 ]);
 
 /** Series Prometheus makes itself for every target, not exported by the gateway. */

@@ -19,7 +19,10 @@ function setup() {
   });
   manager.observe(hub);
   const open = (name: string): Session =>
-    manager.create({ kind: "websocket", write: () => true, close: () => {} }, name);
+    manager.create(
+      { kind: "websocket", outboundBytes: 0, write: () => true, close: () => {} },
+      name,
+    );
   return { manager, hub, written, open };
 }
 
