@@ -84,6 +84,8 @@ export class RunningGateway implements GatewayServer {
   readonly #websocket: WebSocketServer | undefined;
   readonly #metricsServer: MetricsServer | undefined;
   #quic: QuicServer | undefined;
+  /** The development leaf's hash while QUIC runs on development certificates. */
+  #devCertHash: string | undefined;
   readonly #quicStarted: Promise<void>;
   readonly #sweeper: HeartbeatSweeper;
   readonly #lag: EventLoopLagMonitor;
@@ -171,6 +173,7 @@ export class RunningGateway implements GatewayServer {
           lag: this.#lag,
           health: () => this.health(),
           clusterView: this.#routing.registry && (() => this.#routing.registry!.view()),
+          devCertHash: () => this.#devCertHash,
           ready: () => this.accepting,
           logger: this.#logger.child({ component: "metrics" }),
         });
@@ -188,7 +191,12 @@ export class RunningGateway implements GatewayServer {
       throw error;
     }
     this.#quicStarted = config.quic.enabled
-      ? this.#startQuic(config.quic, config.protocol.max_message_bytes, gateway)
+      ? this.#startQuic(
+        config.quic,
+        config.protocol.max_message_bytes,
+        config.quic.webtransport.allowed_origins ?? config.websocket.allowed_origins,
+        gateway,
+      )
       : Promise.resolve();
     // A failure is handled here; `ready` hands it to whoever starts the gateway.
     this.#quicStarted.then(() => {
@@ -210,10 +218,12 @@ export class RunningGateway implements GatewayServer {
   async #startQuic(
     config: GatewayConfig["quic"],
     maxMessageBytes: number,
+    allowedOrigins: readonly string[],
     gateway: Gateway,
   ): Promise<void> {
     const logger = this.#logger.child({ component: "quic" });
     let tls: TlsMaterial;
+    let devCertHash: string | undefined;
     if (config.cert_file !== undefined && config.key_file !== undefined) {
       tls = await loadTlsFiles(config.cert_file, config.key_file);
     } else {
@@ -222,8 +232,12 @@ export class RunningGateway implements GatewayServer {
         ca_file: dev.caFile,
         ca_sha256: dev.caFingerprint,
         ca_created: dev.caCreated,
+        // Browsers trust the leaf by this hash (WebTransport serverCertificateHashes).
+        cert_hash_sha256_base64: dev.certificateHash,
+        cert_created: dev.leafCreated,
       });
       tls = dev;
+      devCertHash = dev.certificateHash;
     }
     let quic: QuicServer;
     try {
@@ -234,11 +248,13 @@ export class RunningGateway implements GatewayServer {
         gateway,
         events: this.metrics,
         logger,
+        allowedOrigins,
       });
     } catch (error) {
       throw new ListenError("quic", config.host, config.port, { cause: error });
     }
     this.#quic = quic;
+    this.#devCertHash = devCertHash;
     if (this.#draining) quic.drain();
     const { hostname, port } = quic.addr;
     logger.info("quic listening", {
@@ -247,6 +263,9 @@ export class RunningGateway implements GatewayServer {
       alpn: config.alpn,
       cert_sha256: tls.fingerprint,
       max_connections: config.max_connections,
+      ...(quic.webTransport && {
+        webtransport: `https://${hostname}:${port}${config.webtransport.path}`,
+      }),
     });
   }
 
