@@ -10,7 +10,12 @@
  */
 import { type RunningGateway, startGateway } from "./src/app.ts";
 import { intFlag, parseCliArgs, UsageError } from "./src/config/cli_args.ts";
-import { CONFIG_PATH_ENV, ConfigError, DEFAULT_CONFIG_PATH } from "./src/config/config.ts";
+import {
+  checkWorkers,
+  CONFIG_PATH_ENV,
+  ConfigError,
+  DEFAULT_CONFIG_PATH,
+} from "./src/config/config.ts";
 import { loadConfigWithEnv } from "./src/config/config_env.ts";
 import { Logger } from "./src/core/logger.ts";
 import { ListenError } from "./src/transport/resilient_server.ts";
@@ -28,6 +33,8 @@ import {
 } from "./src/cluster/worker_channel.ts";
 import { installLastResortHandlers } from "./src/ops/last_resort.ts";
 import { TlsCertError } from "./src/transport/tls_certs.ts";
+import { TokenKeyError, type TokenVerifier } from "./src/core/token_verifier.ts";
+import { JwtVerifier } from "./src/core/token_verifier_jwt.ts";
 
 const USAGE = `Usage: deno task gateway [--config <file>] [--workers <n>] [--check-config]
 
@@ -79,14 +86,27 @@ export async function main(args: string[]): Promise<number> {
     return 2;
   }
   const file = loaded.fromFile ? path : "(built-in defaults)";
+  let gateway: RunningGateway | undefined;
+  const assignment = readWorkerAssignment();
+  const config = assignment ? workerConfig(loaded.config, assignment) : loaded.config;
+  const workerCount = workers || config.cluster.workers;
+  // Keys are loaded before anything starts: an unusable one is a config error (exit 2).
+  let tokenVerifier: TokenVerifier | undefined;
+  try {
+    if (!assignment) checkWorkers(config, workerCount, path);
+    if (config.auth.mode === "jwt") tokenVerifier = await JwtVerifier.load(config.auth.jwt);
+  } catch (error) {
+    if (!(error instanceof ConfigError || error instanceof TokenKeyError)) throw error;
+    console.error(
+      error instanceof TokenKeyError ? new ConfigError(path, error.message).message : error.message,
+    );
+    return 2;
+  }
   if (flags["check-config"]) {
     const set = loaded.variables.length > 0 ? ` with ${loaded.variables.join(", ")}` : "";
     console.log(`Config OK: ${file}${set}`);
     return 0;
   }
-  let gateway: RunningGateway | undefined;
-  const assignment = readWorkerAssignment();
-  const config = assignment ? workerConfig(loaded.config, assignment) : loaded.config;
   const logger = new Logger(
     config.log.level,
     undefined,
@@ -95,7 +115,6 @@ export async function main(args: string[]): Promise<number> {
   if (!assignment) {
     logger.info("config loaded", { file, env: loaded.variables });
   }
-  const workerCount = workers || config.cluster.workers;
   let uncaught = 0;
   installLastResortHandlers(logger, () => {
     uncaught++;
@@ -126,7 +145,11 @@ export async function main(args: string[]): Promise<number> {
       running = { shutdown: () => supervisor.shutdown() };
       await supervisor.start();
     } else {
-      gateway = startGateway(config, { logger, reusePort: assignment !== undefined });
+      gateway = startGateway(config, {
+        logger,
+        reusePort: assignment !== undefined,
+        tokenVerifier,
+      });
       running = gateway;
       await gateway.ready;
       if (assignment) {

@@ -46,6 +46,13 @@ export {
   ServiceProcess,
 } from "./src/cluster/service_process.ts";
 export { type LogFields, Logger, type LogLevel, type LogSink } from "./src/core/logger.ts";
+export {
+  type TokenFault,
+  TokenKeyError,
+  TokenRejectedError,
+  type TokenVerifier,
+  type VerifiedToken,
+} from "./src/core/token_verifier.ts";
 
 /**
  * Starts a gateway in this process with a validated config (see {@linkcode parseConfig} and

@@ -5,6 +5,7 @@
  * @module
  */
 import { type GatewayConfig, websocketIdleTimeoutSec } from "./config/config.ts";
+import { Authenticator } from "./core/authenticator.ts";
 import { DisconnectShutdown } from "./core/disconnect.ts";
 import { EventLoopLagMonitor } from "./ops/event_loop_lag.ts";
 import { Gateway } from "./core/gateway.ts";
@@ -19,6 +20,8 @@ import type { ClusterRegistry } from "./cluster/registry.ts";
 import { chatService } from "./services/chat.ts";
 import { SessionManager } from "./core/session_manager.ts";
 import { SessionWriter } from "./core/session_writer.ts";
+import type { TokenVerifier } from "./core/token_verifier.ts";
+import { JwtVerifier } from "./core/token_verifier_jwt.ts";
 import { pongHookAvailable } from "./transport/transport_websocket.ts";
 import { QuicServer } from "./transport/quic_server.ts";
 import { ListenError } from "./transport/resilient_server.ts";
@@ -33,6 +36,11 @@ export interface StartGatewayOptions {
   router?: Router;
   /** Share the WebSocket port with other processes (`--workers`). */
   reusePort?: boolean;
+  /**
+   * Verifies player tokens with `auth.mode: "jwt"`; loaded from `auth.jwt` when absent, and
+   * then `ready` rejects with a `TokenKeyError` if the key is unusable.
+   */
+  tokenVerifier?: TokenVerifier;
 }
 
 /**
@@ -51,6 +59,7 @@ export interface GatewayServer extends AsyncDisposable {
    *
    * @throws {TlsCertError} when the QUIC certificate or key file is unusable.
    * @throws {ListenError} when the QUIC port cannot be bound.
+   * @throws {TokenKeyError} when the `auth.jwt` key is unusable.
    */
   readonly ready: Promise<void>;
   /** The WebSocket listener's address, when enabled. */
@@ -87,6 +96,8 @@ export class RunningGateway implements GatewayServer {
   /** The development leaf's hash while QUIC runs on development certificates. */
   #devCertHash: string | undefined;
   readonly #quicStarted: Promise<void>;
+  readonly #keyLoaded: Promise<void>;
+  readonly #authenticator: Authenticator | undefined;
   readonly #sweeper: HeartbeatSweeper;
   readonly #lag: EventLoopLagMonitor;
   readonly #routing: Routing;
@@ -107,12 +118,38 @@ export class RunningGateway implements GatewayServer {
     const writer = new SessionWriter(this.metrics);
     const hub = this.hub = new Hub(this.sessions, writer);
     this.sessions.observe(hub);
+    const { auth } = config;
+    const jwt = auth.mode === "jwt";
     this.#routing = createRouting(config, {
       sessions: this.sessions,
       hub,
       router: options.router ?? createDefaultRouter(config.routing.embedded_services),
       logger: this.#logger.child({ component: "cluster" }),
+      logins: jwt && auth.duplicate_login !== "allow"
+        ? {
+          policy: auth.duplicate_login,
+          evict: (session, disconnect) => this.#authenticator?.evict(session, disconnect),
+        }
+        : undefined,
     });
+    const verifier = jwt ? options.tokenVerifier ?? JwtVerifier.load(auth.jwt) : undefined;
+    this.#keyLoaded = Promise.resolve(verifier).then(() => {});
+    this.#keyLoaded.catch(() => {}); // handed to whoever awaits `ready`
+    if (verifier) {
+      this.#authenticator = new Authenticator({
+        verifier,
+        logins: this.#routing.logins,
+        sessions: this.sessions,
+        writer,
+        users: hub,
+        timeoutMs: auth.timeout_ms,
+        expiryNoticeSec: auth.expiry_notice_sec,
+        leewaySec: auth.jwt.leeway_sec,
+        events: this.metrics,
+        logger: this.#logger.child({ component: "auth" }),
+      });
+      this.sessions.observe(this.#authenticator);
+    }
     const gateway = new Gateway({
       sessions: this.sessions,
       services: this.#routing.services,
@@ -122,6 +159,7 @@ export class RunningGateway implements GatewayServer {
       logger: this.#logger.child({ component: "gateway" }),
       maxMessageBytes: config.protocol.max_message_bytes,
       maxProtocolErrors: config.protocol.max_protocol_errors,
+      authenticator: this.#authenticator,
     });
     this.#lag = new EventLoopLagMonitor();
     this.#sweeper = new HeartbeatSweeper(this.sessions, {
@@ -185,6 +223,7 @@ export class RunningGateway implements GatewayServer {
       }
     } catch (error) {
       this.#lag.stop();
+      this.#authenticator?.[Symbol.dispose]();
       // Release whatever did bind, and the cluster link and its timers, before rethrowing.
       void this.#websocket?.close();
       void this.#routing[Symbol.asyncDispose]();
@@ -210,9 +249,10 @@ export class RunningGateway implements GatewayServer {
    *
    * @throws {TlsCertError} when the QUIC certificate or key file is unusable.
    * @throws {ListenError} when the QUIC port cannot be bound.
+   * @throws {TokenKeyError} when the `auth.jwt` key is unusable.
    */
   get ready(): Promise<void> {
-    return this.#quicStarted;
+    return Promise.all([this.#quicStarted, this.#keyLoaded]).then(() => {});
   }
 
   async #startQuic(
@@ -344,6 +384,7 @@ export class RunningGateway implements GatewayServer {
     if (left > 0) this.#logger.warn("grace period over; dropping connections", { left });
     await this.#websocket?.close();
     await this.#quic?.close();
+    this.#authenticator?.[Symbol.dispose]();
     await this.#routing[Symbol.asyncDispose]();
     await this.#metricsServer?.close();
     this.#lag.stop();

@@ -64,8 +64,10 @@ function tsType(node: SchemaNode, path: string[], out: string[]): string {
     case "string":
     case "boolean":
       return node.type;
-    case "array":
-      return `${tsType(node.items ?? {}, path, out)}[]`;
+    case "array": {
+      const item = tsType(node.items ?? {}, path, out);
+      return item.includes(" | ") ? `(${item})[]` : `${item}[]`;
+    }
     case "object":
       return emitInterface(node, path, out);
   }

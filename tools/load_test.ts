@@ -20,6 +20,17 @@ import { CONNECTORS } from "./_connect.ts";
 import { ephemeralPortRange, SourcePorts } from "./_source_ports.ts";
 import { LatencyHistogram } from "./_latency_histogram.ts";
 import {
+  MINT_OPTIONS,
+  MINT_USAGE,
+  mintTokens,
+  readToken,
+  TOKEN_OPTIONS,
+  TOKEN_USAGE,
+  type TokenSource,
+  withAuth,
+} from "./_auth.ts";
+import type { Connector } from "./_client_connection.ts";
+import {
   describeTarget,
   parseTarget,
   type Target,
@@ -48,6 +59,8 @@ ${TARGET_USAGE}
                         doubling up to about 16 s while it keeps failing), holding -conn
                         open until -duration ends; needs -msg 0
   -max-errors <n>       errors tolerated before the run fails and stops (default 0)
+${TOKEN_USAGE}
+${MINT_USAGE}
   -json                 print the report as JSON on stdout
   -h, -help             show this help
 
@@ -61,6 +74,8 @@ const PLAIN_EVERY_TICKS = 5;
 
 const OPTIONS = {
   ...TARGET_OPTIONS,
+  ...TOKEN_OPTIONS,
+  ...MINT_OPTIONS,
   conn: { type: "string" },
   msg: { type: "string" },
   interval: { type: "string" },
@@ -82,6 +97,10 @@ interface Flags {
   settings: LoadSettings;
   worker: string | undefined;
   json: boolean;
+  /** The auth flags as given, passed on to workers. */
+  authArgs: string[];
+  /** Tokens to log each session in with; none without auth flags. */
+  tokens: TokenSource | undefined;
 }
 
 async function parseFlags(args: string[]): Promise<Flags | "help"> {
@@ -105,7 +124,22 @@ async function parseFlags(args: string[]): Promise<Flags | "help"> {
   }
   if (procs > conn) throw new UsageError(`--procs ${procs} is more than --conn ${conn}`);
   const loopback = /^127\.\d+\.\d+\.\d+$|^localhost$/.test(target.hostname);
+  const secretEnv = f["jwt-secret-env"];
+  const token = await readToken(f);
+  if (token !== undefined && secretEnv !== undefined) {
+    throw new UsageError("Give --token (or --token-file) or --jwt-secret-env, not both");
+  }
   return {
+    authArgs: [
+      ...(f.token === undefined ? [] : [`--token=${f.token}`]),
+      ...(f["token-file"] === undefined ? [] : [`--token-file=${f["token-file"]}`]),
+      ...(secretEnv === undefined ? [] : [`--jwt-secret-env=${secretEnv}`]),
+    ],
+    tokens: secretEnv !== undefined
+      ? mintTokens(secretEnv)
+      : token === undefined
+      ? undefined
+      : () => Promise.resolve(token),
     target,
     caFile: f.ca,
     json: f.json ?? false,
@@ -168,6 +202,12 @@ function workerArgs(s: LoadSettings, target: Target, conn: number, source: strin
   ];
 }
 
+/** The transport's connector; with auth flags, one that logs every session in first. */
+function connector(flags: Flags): Connector {
+  const connect = CONNECTORS[flags.target.transport];
+  return flags.tokens ? withAuth(connect, flags.tokens) : connect;
+}
+
 /** Live progress on stderr: a rewritten line on a terminal, a plain line now and then if not. */
 class Progress {
   readonly #tty = Deno.stderr.isTerminal();
@@ -204,12 +244,15 @@ async function coordinate(flags: Flags): Promise<number> {
       s.procs === 1
         ? runLocalShare(
           planFor(target, s, conn, s.source_addresses[0]),
-          CONNECTORS[target.transport],
+          connector(flags),
         )
         : (
           spawnWorkerShare(
             new URL(import.meta.url),
-            workerArgs(s, target, conn, s.source_addresses[i] ?? "", flags.caFile),
+            [
+              ...workerArgs(s, target, conn, s.source_addresses[i] ?? "", flags.caFile),
+              ...flags.authArgs,
+            ],
           )
         ),
     );
@@ -310,7 +353,7 @@ export async function main(args: string[]): Promise<number> {
     const conn = flags.settings.conn;
     await runWorker(
       planFor(flags.target, flags.settings, conn, flags.worker),
-      CONNECTORS[flags.target.transport],
+      connector(flags),
     );
     return 0;
   }

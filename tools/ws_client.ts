@@ -11,6 +11,7 @@ import { intFlag, parseCliArgs, UsageError } from "../src/config/cli_args.ts";
 import type { ClientConnection, CloseInfo } from "./_client_connection.ts";
 import { ConnectError } from "./_client_connection.ts";
 import { CONNECTORS } from "./_connect.ts";
+import { readToken, TOKEN_OPTIONS, TOKEN_USAGE } from "./_auth.ts";
 import { describeTarget, parseTarget, TARGET_OPTIONS, TARGET_USAGE } from "./_target.ts";
 
 const USAGE = `Usage: deno task ws-client [options]
@@ -27,6 +28,7 @@ ${TARGET_USAGE}
   -i, -interactive      send each line typed on stdin: a line starting with { is sent as is,
                         any other line as the data of a request to -route (default echo).
                         The default when stdin is a terminal and -messages is not given.
+${TOKEN_USAGE}
   -h, -help             show this help
 
 Go-style (-messages 5) and GNU-style (--messages 5) flags both work.
@@ -37,6 +39,7 @@ const REPLY_TIMEOUT_MS = 5_000;
 
 const OPTIONS = {
   ...TARGET_OPTIONS,
+  ...TOKEN_OPTIONS,
   messages: { type: "string" },
   interval: { type: "string" },
   route: { type: "string" },
@@ -62,6 +65,8 @@ class Conversation {
   readonly #anonymous: number[] = [];
   readonly #waiters = new Map<number | "anonymous", () => void>();
   #nextId = 1;
+  /** The `type` of the latest reply that carried an id. */
+  readonly replyTypes = new Map<number, string>();
 
   constructor(connection: ClientConnection) {
     this.#connection = connection;
@@ -78,13 +83,16 @@ class Conversation {
     return this.#nextId++;
   }
 
-  /** Sends `text`, whose envelope carries `id` (or none); resolves when it is on its way. */
-  async send(text: string, id: number | undefined): Promise<void> {
+  /**
+   * Sends `text`, whose envelope carries `id` (or none), printing `shown` in its place (a
+   * token stays off the screen); resolves when it is on its way.
+   */
+  async send(text: string, id: number | undefined, shown = text): Promise<void> {
     if (id === undefined) this.#anonymous.push(performance.now());
     else this.#sentAt.set(id, performance.now());
     // Ids typed by hand must not be handed out again, or two replies would share one id.
     if (id !== undefined && id >= this.#nextId) this.#nextId = Math.floor(id) + 1;
-    console.log(`> ${text}`);
+    console.log(`> ${shown}`);
     await this.#connection.send(text);
   }
 
@@ -110,7 +118,9 @@ class Conversation {
     const now = performance.now();
     let id: unknown;
     try {
-      id = JSON.parse(text)?.id;
+      const envelope = JSON.parse(text);
+      id = envelope?.id;
+      if (typeof id === "number") this.replyTypes.set(id, String(envelope.type));
     } catch {
       // Not JSON: print it as it came.
     }
@@ -205,9 +215,32 @@ async function interactive(
   return 0;
 }
 
+/** Sends `{"type":"auth"}` with `token` first; a refused token ends in the gateway's close. */
+async function logIn(
+  conversation: Conversation,
+  token: string,
+  closed: Promise<CloseInfo>,
+): Promise<number> {
+  const id = conversation.nextId();
+  const auth = (shown: string) => JSON.stringify({ type: "auth", id, data: { token: shown } });
+  await conversation.send(auth(token), id, auth("<token>"));
+  const answered = await Promise.race([
+    conversation.replied(id, REPLY_TIMEOUT_MS),
+    closed.then(() => false),
+  ]);
+  if (!answered) {
+    console.error(`ws_client: no answer to auth within ${REPLY_TIMEOUT_MS} ms`);
+    return 1;
+  }
+  if (conversation.replyTypes.get(id) === "response") return 0;
+  // Refused: the gateway closes next, and its close code is reported.
+  await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, REPLY_TIMEOUT_MS))]);
+  return 1;
+}
+
 /** Runs the client with command-line `args`; returns the exit status. */
 export async function main(args: string[]): Promise<number> {
-  let flags, target, count, intervalMs;
+  let flags, target, count, intervalMs, token;
   try {
     flags = parseCliArgs(args, OPTIONS);
     if (flags.help) {
@@ -217,6 +250,7 @@ export async function main(args: string[]): Promise<number> {
     target = await parseTarget(flags);
     count = intFlag("messages", flags.messages, 10, 0, 1_000_000_000);
     intervalMs = intFlag("interval", flags.interval, 1000, 0, 3_600_000);
+    token = await readToken(flags);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     console.error(`ws_client: ${error.message}\n\n${USAGE}`);
@@ -247,9 +281,12 @@ export async function main(args: string[]): Promise<number> {
   });
   let status;
   try {
-    status = isInteractive
-      ? await interactive(conversation, route ?? "echo", closed)
-      : await sendMessages(conversation, count, intervalMs, envelope, closed);
+    status = token === undefined ? 0 : await logIn(conversation, token, closed);
+    if (status === 0) {
+      status = isInteractive
+        ? await interactive(conversation, route ?? "echo", closed)
+        : await sendMessages(conversation, count, intervalMs, envelope, closed);
+    }
   } finally {
     await connection.close();
   }

@@ -9,6 +9,10 @@
  * - `P.svc.<service>.<method>`: a request or notify; service instances share it through the
  *   queue group `P.svc.<service>`.
  * - `P.node.<node id>`: session changes a remote service makes (join, leave, bind user, data).
+ * - `P.auth.login`: logins every node announces, for `auth.duplicate_login`; the body is a
+ *   JSON array of {@linkcode LoginTuple}s.
+ * - `P.auth.query`: a `reject_new` login asks every node for a session of its user; the body is
+ *   one {@linkcode LoginTuple}, a node holding the user answers with its own.
  * - `P.reg.announce`: every gateway node and service process says, every announce interval,
  *   who it is and which routes it serves (an {@linkcode Announcement}); on shutdown it says
  *   goodbye (a {@linkcode Withdrawal}) on the same subject.
@@ -48,6 +52,14 @@ export class Subjects {
   node(nodeId: string): string {
     return `${this.prefix}.node.${nodeId}`;
   }
+  /** Where logins are announced to every node. */
+  get logins(): string {
+    return `${this.prefix}.auth.login`;
+  }
+  /** Where a `reject_new` login asks every node about its user. */
+  get loginQuery(): string {
+    return `${this.prefix}.auth.query`;
+  }
   /** Where instances announce themselves and say goodbye. */
   get announce(): string {
     return `${this.prefix}.reg.announce`;
@@ -57,6 +69,9 @@ export class Subjects {
     return `${this.prefix}.reg.query`;
   }
 }
+
+/** A login as it travels between nodes: user, session, and the two parts of its stamp. */
+export type LoginTuple = [user: string, session: string, wall: number, counter: number];
 
 /** Version of the registry messages; a message of another version is rejected as malformed. */
 export const REGISTRY_VERSION = 1;
@@ -119,6 +134,8 @@ export interface ServiceCall {
   session: string;
   /** Its user, if bound. */
   user?: string;
+  /** Its verified token's claims (`auth.mode: "jwt"`). */
+  claims?: Readonly<Record<string, unknown>>;
   /** A snapshot of its session data. */
   sessionData: Record<string, unknown>;
   /** The envelope's `data`. */

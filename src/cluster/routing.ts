@@ -15,6 +15,13 @@ import type { GatewayConfig } from "../config/config.ts";
 import type { Hub } from "../services/hub.ts";
 import type { ClusterState } from "../ops/metrics.ts";
 import type { Logger } from "../core/logger.ts";
+import type {
+  DuplicatePolicy,
+  LoginEvictedHandler,
+  LoginRegistry,
+} from "../core/login_registry.ts";
+import { LocalLoginRegistry } from "../core/login_registry_local.ts";
+import { NatsLoginRegistry } from "./login_registry_nats.ts";
 import { NatsLink } from "./nats_link.ts";
 import type { Router } from "../services/router.ts";
 import { SERVICE_NAME } from "../core/service.ts";
@@ -33,6 +40,8 @@ export interface Routing extends AsyncDisposable {
   readonly cluster: ClusterState | undefined;
   /** The cluster's instances and routes, in cluster mode. */
   readonly registry: ClusterRegistry | undefined;
+  /** One session per user (on this node, or on every node over NATS); when asked for. */
+  readonly logins: LoginRegistry | undefined;
 }
 
 /** What {@linkcode createRouting} needs from the rest of the gateway. */
@@ -45,6 +54,8 @@ export interface RoutingParts {
   router: Router;
   /** Logger for NATS state changes. */
   logger: Logger;
+  /** Keep one session per user with this policy, ending the losers with `evict`. */
+  logins?: { policy: DuplicatePolicy; evict: LoginEvictedHandler };
 }
 
 /** Builds embedded or NATS routing from `config.cluster`. */
@@ -59,6 +70,7 @@ export function createRouting(config: GatewayConfig, parts: RoutingParts): Routi
       broker,
       cluster: undefined,
       registry: undefined,
+      logins: parts.logins && new LocalLoginRegistry(parts.logins),
       [Symbol.asyncDispose]: () => Promise.resolve(),
     };
   }
@@ -110,11 +122,20 @@ export function createRouting(config: GatewayConfig, parts: RoutingParts): Routi
       services.subscribe(connection);
       watcher.subscribe(connection);
       announcer.subscribe(connection);
+      logins?.subscribe(connection);
     },
     onReconnect: (connection) => {
       watcher.resync(connection);
       announcer.announce();
+      logins?.reconnected();
     },
+  });
+  const logins = parts.logins && new NatsLoginRegistry({
+    ...parts.logins,
+    link,
+    subjects,
+    waitMs: config.auth.duplicate_wait_ms,
+    logger,
   });
   const broker = new NatsBroker(hub, link, subjects, logger);
   const services = new NatsServiceHost({
@@ -133,6 +154,7 @@ export function createRouting(config: GatewayConfig, parts: RoutingParts): Routi
   return {
     services,
     broker,
+    logins,
     cluster: {
       nodeId,
       get natsConnected() {
@@ -153,6 +175,7 @@ export function createRouting(config: GatewayConfig, parts: RoutingParts): Routi
       await watcher[Symbol.asyncDispose]();
       await services[Symbol.asyncDispose]();
       await broker[Symbol.asyncDispose]();
+      await logins?.[Symbol.asyncDispose]();
       await link.close();
     },
   };

@@ -21,7 +21,7 @@ import type { ClusterRegistry } from "./registry.ts";
 import type { Hub } from "../services/hub.ts";
 import type { Logger } from "../core/logger.ts";
 import type { NatsLink } from "./nats_link.ts";
-import { RouteError } from "../core/service.ts";
+import { checkUserChangeable, RouteError } from "../core/service.ts";
 import type { ServiceHost } from "../core/service_host.ts";
 import type { Session } from "../core/session.ts";
 import type { SessionManager } from "../core/session_manager.ts";
@@ -97,6 +97,8 @@ export class NatsServiceHost implements ServiceHost {
           this.#options.hub.leave(session, change.group);
           break;
         case "user":
+          // A remote service cannot rebind a player its token identified.
+          checkUserChangeable(session.claims);
           this.#options.hub.bindUser(session, change.user);
           break;
         case "data":
@@ -156,6 +158,7 @@ export class NatsServiceHost implements ServiceHost {
       node: this.#options.nodeId,
       session: session.id,
       user: session.userId,
+      claims: session.claims,
       sessionData: Object.fromEntries(session.data ?? []),
       data,
     };

@@ -28,6 +28,7 @@ import {
 import { Logger } from "../core/logger.ts";
 import { encodePush } from "../core/protocol.ts";
 import {
+  checkUserChangeable,
   type GroupPushOptions,
   type PushOptions,
   type Service,
@@ -68,6 +69,9 @@ class RemoteContext implements ServiceContext {
   get userId(): string | undefined {
     return this.#userId;
   }
+  get claims(): Readonly<Record<string, unknown>> | undefined {
+    return this.#call.claims;
+  }
   #change(change: SessionChange): void {
     this.#nc.publish(this.#subjects.node(this.#call.node), encodeJson(change));
   }
@@ -88,6 +92,7 @@ class RemoteContext implements ServiceContext {
     this.#nc.publish(this.#subjects.push, encoder.encode(push.text), { headers: h });
   }
   setUser(userId: string): void {
+    checkUserChangeable(this.#call.claims);
     this.#userId = userId;
     this.#change({ op: "user", session: this.#call.session, user: userId });
   }

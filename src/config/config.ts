@@ -77,6 +77,110 @@ const routingSchema = z.strictObject({
   ),
 }).describe("Requests to services.");
 
+/** JWT signature algorithms the gateway can verify (`auth.jwt.algorithms`). */
+export const JWT_ALGORITHMS = [
+  "HS256",
+  "HS384",
+  "HS512",
+  "RS256",
+  "RS384",
+  "RS512",
+  "PS256",
+  "PS384",
+  "PS512",
+  "ES256",
+  "ES384",
+  "ES512",
+  "EdDSA",
+] as const;
+
+/** One of {@linkcode JWT_ALGORITHMS}. */
+export type JwtAlgorithm = typeof JWT_ALGORITHMS[number];
+
+const jwtSchema = z.strictObject({
+  hmac_secret_env: z.string().regex(
+    /^(?!GATEWAY_)[A-Za-z_][A-Za-z0-9_]{0,127}$/,
+    "must be an environment variable name not starting with GATEWAY_ (those set config fields)",
+  )
+    .optional().describe(
+      "Name of the environment variable holding the HMAC secret (HS* tokens), at least 32 " +
+        "bytes; never the secret itself, so config files can be shared.",
+    ),
+  public_key_file: z.string().min(1).optional().describe(
+    "PEM public key (BEGIN PUBLIC KEY) for RS*, PS*, ES* or EdDSA tokens.",
+  ),
+  jwks_file: z.string().min(1).optional().describe(
+    'JSON Web Key Set file ({"keys":[...]}); tokens pick a key by their kid header.',
+  ),
+  algorithms: z.array(z.enum(JWT_ALGORITHMS)).min(1).max(JWT_ALGORITHMS.length)
+    .default(["HS256", "RS256", "ES256", "EdDSA"]).describe(
+      "Signature algorithms accepted; a token with any other (none included) is refused. Only " +
+        "those that fit the key are used.",
+    ),
+  issuer: z.string().min(1).optional().describe("Required iss claim, when set."),
+  audience: z.string().min(1).optional().describe("Required aud claim, when set."),
+  leeway_sec: z.number().int().min(0).max(300).default(5).describe(
+    "Clock skew tolerated on exp and nbf. At most 5 min: more keeps stolen tokens alive.",
+  ),
+}).describe("How player tokens are verified (auth.mode jwt).");
+
+const authSchema = z.strictObject({
+  mode: z.enum(["none", "jwt"]).default("none").describe(
+    "none: any client that connects is a session (services may bind a user with setUser). " +
+      "jwt: the first message must be an auth with a valid token (docs/protocol.md).",
+  ),
+  jwt: jwtSchema.prefault({}),
+  timeout_ms: z.number().int().min(100).max(60_000).default(5_000).describe(
+    "How long a new session may stay unauthenticated before it is closed (4501). At least one " +
+      "tick of the deadline timer (100 ms); at most a minute, as idle sockets cost memory.",
+  ),
+  duplicate_login: z.enum(["kick_old", "reject_new", "allow"]).default("kick_old").describe(
+    "A second login of the same user, on any node: kick_old closes the older session (4502), " +
+      "reject_new refuses the new one (4503), allow keeps both.",
+  ),
+  expiry_notice_sec: z.number().int().min(1).max(3_600).default(30).describe(
+    "How long before the token runs out the session gets an auth.expiring push, so it can " +
+      "refresh in time.",
+  ),
+  duplicate_wait_ms: z.number().int().min(5).max(2_000).default(50).describe(
+    "reject_new over NATS: how long a login waits for other nodes to report a session of the " +
+      "same user. Later answers are settled afterwards (the newer session closes with 4503). " +
+      "At least a LAN round trip; at most 2 s, as a slower login feels broken.",
+  ),
+}).describe("Player authentication (docs/protocol.md#authentication).").superRefine((auth, ctx) => {
+  if (auth.mode !== "jwt") return;
+  const { jwt } = auth;
+  const keys = (["hmac_secret_env", "public_key_file", "jwks_file"] as const).filter((key) =>
+    jwt[key] !== undefined
+  );
+  if (keys.length === 0) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["jwt", "hmac_secret_env"],
+      message: "mode jwt needs a key: set one of hmac_secret_env, public_key_file or jwks_file",
+    });
+    return;
+  }
+  if (keys.length > 1) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["jwt", keys[1]],
+      message: `set only one key source; ${keys[0]} is set too`,
+    });
+    return;
+  }
+  const hmac = keys[0] === "hmac_secret_env";
+  if (!jwt.algorithms.some((alg) => alg.startsWith("HS") === hmac)) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["jwt", "algorithms"],
+      message: hmac
+        ? "lists no HS* algorithm, the only kind hmac_secret_env verifies"
+        : `lists only HS* algorithms, which ${keys[0]} cannot verify`,
+    });
+  }
+});
+
 const natsSchema = z.strictObject({
   servers: z.array(z.string().regex(/^(nats|tls):\/\/[^\s]+$/, "must be a nats:// or tls:// URL"))
     .default([]).describe(
@@ -268,6 +372,7 @@ export const gatewayConfigSchema: z.ZodType<GatewayConfig, GatewayConfigInput> =
   session: sessionSchema.prefault({}),
   protocol: protocolSchema.prefault({}),
   routing: routingSchema.prefault({}),
+  auth: authSchema.prefault({}),
   cluster: clusterSchema.prefault({}),
   websocket: websocketSchema.prefault({}),
   quic: quicSchema.prefault({}),
@@ -366,6 +471,27 @@ export function checkConfig(input: unknown): ConfigCheck {
 export function describeProblem(problem: ConfigProblem): string {
   const path = problem.path.length > 0 ? problem.path.map(String).join(".") : "(top level)";
   return `${path}: ${problem.message}`;
+}
+
+/**
+ * Checks what depends on how many gateway processes run on this machine (`--workers`, else
+ * `cluster.workers`): workers are separate nodes, so they share logins only through NATS.
+ *
+ * @throws {ConfigError} when one login per user is asked for across workers without NATS.
+ */
+export function checkWorkers(config: GatewayConfig, workers: number, file: string): void {
+  const { auth } = config;
+  if (
+    workers > 1 && auth.mode === "jwt" && auth.duplicate_login !== "allow" &&
+    config.cluster.nats.servers.length === 0
+  ) {
+    throw new ConfigError(
+      file,
+      `auth.duplicate_login: "${auth.duplicate_login}" with ${workers} workers needs ` +
+        "cluster.nats.servers, as workers share logins through NATS (or set " +
+        'auth.duplicate_login to "allow")',
+    );
+  }
 }
 
 /**

@@ -15,6 +15,8 @@ export interface GatewayConfig {
   protocol: ProtocolConfig;
   /** Requests to services. */
   routing: RoutingConfig;
+  /** Player authentication (docs/protocol.md#authentication). */
+  auth: AuthConfig;
   /** Several gateway nodes and processes. */
   cluster: ClusterConfig;
   /** The WebSocket listener. */
@@ -66,6 +68,76 @@ export interface RoutingConfig {
    * service processes.
    */
   embedded_services: boolean;
+}
+
+/** The `auth` section: Player authentication (docs/protocol.md#authentication). */
+export interface AuthConfig {
+  /**
+   * none: any client that connects is a session (services may bind a user with setUser). jwt: the
+   * first message must be an auth with a valid token (docs/protocol.md).
+   */
+  mode: "none" | "jwt";
+  /** How player tokens are verified (auth.mode jwt). */
+  jwt: AuthJwtConfig;
+  /**
+   * How long a new session may stay unauthenticated before it is closed (4501). At least one tick
+   * of the deadline timer (100 ms); at most a minute, as idle sockets cost memory.
+   */
+  timeout_ms: number;
+  /**
+   * A second login of the same user, on any node: kick_old closes the older session (4502),
+   * reject_new refuses the new one (4503), allow keeps both.
+   */
+  duplicate_login: "kick_old" | "reject_new" | "allow";
+  /**
+   * How long before the token runs out the session gets an auth.expiring push, so it can refresh in
+   * time.
+   */
+  expiry_notice_sec: number;
+  /**
+   * reject_new over NATS: how long a login waits for other nodes to report a session of the same
+   * user. Later answers are settled afterwards (the newer session closes with 4503). At least a LAN
+   * round trip; at most 2 s, as a slower login feels broken.
+   */
+  duplicate_wait_ms: number;
+}
+
+/** The `auth.jwt` section: How player tokens are verified (auth.mode jwt). */
+export interface AuthJwtConfig {
+  /**
+   * Name of the environment variable holding the HMAC secret (HS* tokens), at least 32 bytes; never
+   * the secret itself, so config files can be shared.
+   */
+  hmac_secret_env?: string;
+  /** PEM public key (BEGIN PUBLIC KEY) for RS*, PS*, ES* or EdDSA tokens. */
+  public_key_file?: string;
+  /** JSON Web Key Set file ({"keys":[...]}); tokens pick a key by their kid header. */
+  jwks_file?: string;
+  /**
+   * Signature algorithms accepted; a token with any other (none included) is refused. Only those
+   * that fit the key are used.
+   */
+  algorithms: (
+    | "HS256"
+    | "HS384"
+    | "HS512"
+    | "RS256"
+    | "RS384"
+    | "RS512"
+    | "PS256"
+    | "PS384"
+    | "PS512"
+    | "ES256"
+    | "ES384"
+    | "ES512"
+    | "EdDSA"
+  )[];
+  /** Required iss claim, when set. */
+  issuer?: string;
+  /** Required aud claim, when set. */
+  audience?: string;
+  /** Clock skew tolerated on exp and nbf. At most 5 min: more keeps stolen tokens alive. */
+  leeway_sec: number;
 }
 
 /** The `cluster` section: Several gateway nodes and processes. */

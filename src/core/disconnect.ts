@@ -31,7 +31,12 @@ export type DisconnectLabel =
   | "message_too_big"
   | "heartbeat_timeout"
   | "transport_error"
-  | "server_full";
+  | "server_full"
+  | "token_expired"
+  | "unauthorized"
+  | "auth_timeout"
+  | "logged_in_elsewhere"
+  | "already_logged_in";
 
 function disconnect(code: number, reason: string, reconnect: boolean, label: DisconnectLabel) {
   return Object.freeze({ code, reason, reconnect, label }) satisfies Disconnect;
@@ -66,3 +71,28 @@ export const DisconnectHeartbeatTimeout = disconnect(
 );
 /** The listener is at `max_connections` (QUIC; WebSocket refuses with HTTP 503 instead). */
 export const DisconnectServerFull = disconnect(4001, "server full", true, "server_full");
+/** The session's token ran out (its `exp` plus the leeway) without a refresh; reconnect with a new one. */
+export const DisconnectTokenExpired = disconnect(4003, "token expired", true, "token_expired");
+/** The token was refused (signature, issuer, audience, algorithm, expiry, form); do not retry it. */
+export const DisconnectUnauthorized = disconnect(4500, "unauthorized", false, "unauthorized");
+/** No successful `auth` within `auth.timeout_ms` of connecting. */
+export const DisconnectAuthTimeout = disconnect(
+  4501,
+  "authentication timeout",
+  false,
+  "auth_timeout",
+);
+/** The same user logged in again, on this node or another (`duplicate_login: kick_old`). */
+export const DisconnectLoggedInElsewhere = disconnect(
+  4502,
+  "logged in elsewhere",
+  false,
+  "logged_in_elsewhere",
+);
+/** The user already has a session (`duplicate_login: reject_new`). */
+export const DisconnectAlreadyLoggedIn = disconnect(
+  4503,
+  "already logged in",
+  false,
+  "already_logged_in",
+);

@@ -63,3 +63,31 @@ export interface ListenerEvents {
   /** A listener came back. */
   onListenerRestarted: ListenerRestartedHandler;
 }
+
+/** Outcomes of authentication (label values of `gateway_auth_total{result}`). */
+export type AuthResult =
+  | "ok"
+  | "bad_token"
+  | "expired"
+  | "timeout"
+  | "duplicate_kicked"
+  | "duplicate_rejected";
+
+/** Every {@linkcode AuthResult}, for metrics that list each one even at zero. */
+export const AUTH_RESULTS: readonly AuthResult[] = [
+  "ok",
+  "bad_token",
+  "expired",
+  "timeout",
+  "duplicate_kicked",
+  "duplicate_rejected",
+];
+
+/** Called for each authentication outcome: an `auth` answered, a timeout, a duplicate settled. */
+export type AuthenticatedHandler = (result: AuthResult) => void;
+
+/** Observers of authentication. */
+export interface AuthEvents {
+  /** An authentication outcome. */
+  onAuth: AuthenticatedHandler;
+}

@@ -10,6 +10,7 @@ import {
   DisconnectMessageTooBig,
   DisconnectProtocolErrors,
 } from "./disconnect.ts";
+import type { Authenticator } from "./authenticator.ts";
 import type { Logger } from "./logger.ts";
 import type { FrameEvents } from "./events.ts";
 import {
@@ -45,6 +46,8 @@ export interface GatewayOptions {
   maxMessageBytes: number;
   /** Error replies after which the session is closed with 1008. */
   maxProtocolErrors: number;
+  /** Authenticates sessions before they may use routes (`auth.mode: "jwt"`); absent: none. */
+  authenticator?: Authenticator;
 }
 
 /** The transport-independent heart of the gateway. */
@@ -57,6 +60,7 @@ export class Gateway {
   readonly #logger: Logger;
   readonly #maxMessageBytes: number;
   readonly #maxProtocolErrors: number;
+  readonly #authenticator: Authenticator | undefined;
 
   /** Creates the pipeline. */
   constructor(options: GatewayOptions) {
@@ -68,6 +72,7 @@ export class Gateway {
     this.#logger = options.logger;
     this.#maxMessageBytes = options.maxMessageBytes;
     this.#maxProtocolErrors = options.maxProtocolErrors;
+    this.#authenticator = options.authenticator;
   }
 
   /** The session registry this pipeline feeds. */
@@ -78,6 +83,7 @@ export class Gateway {
   /** Registers a new connection as a session. */
   open(transport: Transport, remoteAddr: string): Session {
     const session = this.#sessions.create(transport, remoteAddr);
+    this.#authenticator?.admit(session);
     this.#logger.debug("session opened", {
       session: session.id,
       transport: session.kind,
@@ -177,6 +183,16 @@ export class Gateway {
   }
 
   #dispatch(session: Session, envelope: Envelope, started: number): void {
+    // The one cost of authentication on an established session: this check.
+    if (!session.authenticated && envelope.type !== "ping" && envelope.type !== "auth") {
+      this.#protocolError(
+        session,
+        ErrorCode.unauthenticated,
+        "Authenticate first: send an auth message and wait for its response",
+        envelope.id,
+      );
+      return;
+    }
     switch (envelope.type) {
       case "ping":
         this.#writer.write(
@@ -193,14 +209,21 @@ export class Gateway {
       case "notify":
         this.#notify(session, envelope, started);
         return;
-      default:
-        this.#protocolError(
-          session,
-          ErrorCode.unknownType,
-          `Unknown message type "${envelope.type.slice(0, 64)}"`,
-          envelope.id,
-        );
+      case "auth":
+        if (this.#authenticator === undefined) break; // auth.mode none: not a message type
+        if (envelope.id === undefined) {
+          this.#protocolError(session, ErrorCode.badEnvelope, "An auth needs an id");
+          return;
+        }
+        this.#authenticator.receive(session, envelope.id, envelope.data);
+        return;
     }
+    this.#protocolError(
+      session,
+      ErrorCode.unknownType,
+      `Unknown message type "${envelope.type.slice(0, 64)}"`,
+      envelope.id,
+    );
   }
 
   #request(session: Session, envelope: Envelope, started: number): void {

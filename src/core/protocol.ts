@@ -35,6 +35,12 @@ export const ErrorCode = {
   serviceUnavailable: "service_unavailable",
   /** The handler failed; details are in the gateway's log, not in the reply. */
   internal: "internal_error",
+  /** A message other than `auth` (or `ping`) arrived before authentication succeeded. */
+  unauthenticated: "unauthenticated",
+  /** The token of an `auth` was refused; the session is closed next (4500). */
+  unauthorized: "unauthorized",
+  /** The user already has a session and `duplicate_login` is `reject_new` (then 4503). */
+  alreadyLoggedIn: "already_logged_in",
 } as const;
 
 /** One of the {@linkcode ErrorCode} values. */

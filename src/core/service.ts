@@ -33,11 +33,18 @@ export interface GroupPushOptions extends PushOptions {
 export interface ServiceContext {
   /** The calling session. */
   readonly sessionId: string;
-  /** The user the session is bound to, if a service bound it. */
+  /** The user: the verified token's `sub` (`auth.mode: "jwt"`), or whom a service bound. */
   readonly userId: string | undefined;
+  /** The verified token's claims (`auth.mode: "jwt"`); undefined without a token. */
+  readonly claims: Readonly<Record<string, unknown>> | undefined;
   /** The calling session's shared data. */
   readonly session: SessionData;
-  /** Binds the calling session to a user id, so pushes to that user reach it. */
+  /**
+   * Binds the calling session to a user id, so pushes to that user reach it.
+   *
+   * @throws {Error} when the session's user comes from a verified token: a service cannot
+   * rebind a player.
+   */
   setUser(userId: string): void;
   /** Adds the calling session to a group. */
   join(group: string): void;
@@ -93,6 +100,19 @@ export function defineService(service: Service): Service {
     }
   }
   return Object.freeze({ name: service.name, routes: Object.freeze({ ...service.routes }) });
+}
+
+/**
+ * Refuses to rebind a session whose user a verified token set (`claims` present).
+ *
+ * @throws {Error} when `claims` is set.
+ */
+export function checkUserChangeable(claims: unknown): void {
+  if (claims !== undefined) {
+    throw new Error(
+      "Cannot set the user: the session's user comes from its verified token (auth.mode jwt)",
+    );
+  }
 }
 
 /** Error codes a routed request can fail with (see docs/protocol.md). */

@@ -23,8 +23,22 @@ export interface Session {
   messagesOut: number;
   /** Malformed or unknown frames received; past the limit the session is closed. */
   protocolErrors: number;
-  /** The user a service bound this session to (see `Hub.bindUser`). */
+  /**
+   * The user: the verified token's `sub` (`auth.mode` jwt), or whom a service bound the session
+   * to (see `Hub.bindUser`).
+   */
   userId: string | undefined;
+  /**
+   * Whether routes may be used: from the start with `auth.mode` none, after a successful `auth`
+   * with jwt. The pipeline's one check per message.
+   */
+  authenticated: boolean;
+  /** The verified token's claims (`auth.mode` jwt); services read them as `context.claims`. */
+  claims: Readonly<Record<string, unknown>> | undefined;
+  /** When the token runs out, its `exp` plus the leeway, ms since the epoch; Infinity if never. */
+  tokenExpiresAt: number;
+  /** Whether the `auth.expiring` push for the current token has gone out. */
+  expiryNoticed: boolean;
   /** Data services keep for this session; created on first write. */
   data: Map<string, unknown> | undefined;
   /** How the gateway reaches the client. */

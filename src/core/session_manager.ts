@@ -68,6 +68,10 @@ export class SessionManager {
       messagesOut: 0,
       protocolErrors: 0,
       userId: undefined,
+      authenticated: true,
+      claims: undefined,
+      tokenExpiresAt: Infinity,
+      expiryNoticed: false,
       data: undefined,
       transport,
     };

@@ -11,6 +11,9 @@ import type { ErrorCode } from "../core/protocol.ts";
 import type { Session } from "../core/session.ts";
 import type { SessionEvents } from "../core/session_manager.ts";
 import {
+  AUTH_RESULTS,
+  type AuthEvents,
+  type AuthResult,
   type FrameEvents,
   type ListenerEvents,
   REJECT_REASONS,
@@ -80,7 +83,7 @@ function perKind(): Record<TransportKind, number> {
 }
 
 /** All gateway counters, fed by events and rendered as Prometheus text. */
-export class GatewayMetrics implements SessionEvents, FrameEvents, ListenerEvents {
+export class GatewayMetrics implements SessionEvents, FrameEvents, ListenerEvents, AuthEvents {
   /** Sessions opened since start, per transport. */
   readonly connectionsTotal = perKind();
   /** Frames received, per transport. */
@@ -100,6 +103,11 @@ export class GatewayMetrics implements SessionEvents, FrameEvents, ListenerEvent
   /** Connections refused, per reason. */
   readonly rejected = Object.fromEntries(REJECT_REASONS.map((r) => [r, 0])) as Record<
     RejectReason,
+    number
+  >;
+  /** Authentication outcomes, per result. */
+  readonly auth = Object.fromEntries(AUTH_RESULTS.map((r) => [r, 0])) as Record<
+    AuthResult,
     number
   >;
   /** Sessions ended, per reason. */
@@ -167,6 +175,11 @@ export class GatewayMetrics implements SessionEvents, FrameEvents, ListenerEvent
     this.rejected[reason]++;
   };
 
+  /** Counts an authentication outcome. */
+  onAuth = (result: AuthResult): void => {
+    this.auth[result]++;
+  };
+
   /** Counts an accept-loop failure. */
   onListenerFailed = (listener: string): void => {
     this.listenerFailures.set(listener, (this.listenerFailures.get(listener) ?? 0) + 1);
@@ -214,6 +227,8 @@ export class GatewayMetrics implements SessionEvents, FrameEvents, ListenerEvent
       "Connections refused before becoming a session.",
     );
     byLabel("gateway_connections_rejected_total", "reason", Object.entries(this.rejected));
+    metric("gateway_auth_total", "counter", "Authentication outcomes, by result.");
+    byLabel("gateway_auth_total", "result", Object.entries(this.auth));
     metric("gateway_disconnects_total", "counter", "Sessions ended, by reason.");
     byLabel("gateway_disconnects_total", "reason", this.disconnects);
     metric("gateway_messages_received_total", "counter", "Frames received.");

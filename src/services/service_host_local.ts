@@ -9,6 +9,7 @@ import type { Broker } from "./broker.ts";
 import type { Hub } from "./hub.ts";
 import type { Router } from "./router.ts";
 import {
+  checkUserChangeable,
   type GroupPushOptions,
   type PushOptions,
   RouteError,
@@ -55,7 +56,11 @@ class LocalContext implements ServiceContext {
   get userId(): string | undefined {
     return this.#session.userId;
   }
+  get claims(): Readonly<Record<string, unknown>> | undefined {
+    return this.#session.claims;
+  }
   setUser(userId: string): void {
+    checkUserChangeable(this.#session.claims);
     this.#hub.bindUser(this.#session, userId);
   }
   join(group: string): void {

@@ -1,8 +1,8 @@
 /**
  * The SDK's authentication and session resume against the real gateway. The gateway does not
- * have these yet: each test is ignored with the feature it waits for ("identity": `auth`,
- * `auth.expiring`, 4003/4500; "resume": `hello`, `resume`, `seq`, replay, 4004). Enable them
- * when the feature lands, after setting the config below to the landed schema's names.
+ * have resume yet: each of its tests is ignored ("resume": `hello`, `resume`, `seq`, replay,
+ * 4004). Enable them when the feature lands, after setting the config below to the landed
+ * schema's names. The identity tests (`auth`, `auth.expiring`, 4003/4500) run.
  */
 import assert from "node:assert/strict";
 import type { GatewayConfigInput } from "../../src/config/config.ts";
@@ -10,6 +10,7 @@ import {
   type Disconnect,
   DisconnectHeartbeatTimeout,
   DisconnectShutdown,
+  DisconnectTokenExpired,
 } from "../../src/core/disconnect.ts";
 import {
   ClientErrorCode,
@@ -32,26 +33,24 @@ import {
 
 const SECRET = "test-secret-of-at-least-32-bytes-length";
 
-/**
- * The identity feature's config: HS256 tokens with `SECRET`, `auth.expiring` 2 s before
- * expiry. Written before the schema exists (hence the cast): align the names when enabling.
- */
-const AUTH = {
-  auth: { enabled: true, jwt_secret: SECRET, expiry_warning_sec: 2 },
-} as unknown as GatewayConfigInput;
+/** The environment variable that holds `SECRET` for the gateway (`auth.jwt.hmac_secret_env`). */
+const SECRET_ENV = "MMO_CLIENT_TEST_JWT_SECRET";
+Deno.env.set(SECRET_ENV, SECRET);
+
+/** The identity config: HS256 tokens with `SECRET`, `auth.expiring` 2 s before expiry. */
+const AUTH: GatewayConfigInput = {
+  auth: {
+    mode: "jwt",
+    jwt: { hmac_secret_env: SECRET_ENV, leeway_sec: 0 },
+    expiry_notice_sec: 2,
+  },
+};
 
 /** The resume feature's config: a session may be resumed for `windowSec` after a drop. */
 function resumeConfig(windowSec = 30): GatewayConfigInput {
   return { session: { resume_window_sec: windowSec } } as unknown as GatewayConfigInput;
 }
 
-/** Close 4003, until src/core/disconnect.ts has DisconnectTokenExpired (identity). */
-const TOKEN_EXPIRED: Disconnect = {
-  ...DisconnectShutdown,
-  code: 4003,
-  reason: "token expired",
-  reconnect: true,
-};
 /** Close 4004, until src/core/disconnect.ts has DisconnectResumeElsewhere (resume). */
 const RESUME_ELSEWHERE: Disconnect = {
   ...DisconnectShutdown,
@@ -71,7 +70,6 @@ function next<T>(client: GatewayClient, name: "open" | "resumed" | "reconnecting
 
 Deno.test({
   name: "GatewayClient authenticates first with its token and learns its user and session",
-  ignore: true, // identity: the gateway's `auth` message
   async fn() {
     await using gateway = startClientGateway(undefined, AUTH);
     const token = await signToken(SECRET, "ann", 60);
@@ -84,7 +82,6 @@ Deno.test({
 
 Deno.test({
   name: "GatewayClient.connect rejects a bad token with unauthorized and never reconnects",
-  ignore: true, // identity: `unauthorized` then close 4500
   async fn() {
     await using gateway = startClientGateway(undefined, AUTH);
     const token = await signToken("another-secret-of-at-least-32-bytes", "ann", 60);
@@ -98,7 +95,6 @@ Deno.test({
 
 Deno.test({
   name: "GatewayClient refreshes its token when the gateway warns auth.expiring",
-  ignore: true, // identity: `auth.expiring` and refresh by a second `auth`
   async fn() {
     await using gateway = startClientGateway(undefined, AUTH);
     let fetched = 0;
@@ -118,7 +114,6 @@ Deno.test({
 
 Deno.test({
   name: "GatewayClient reconnects after 4003 with a fresh token from getToken",
-  ignore: true, // identity: close 4003 and `auth`
   async fn() {
     await using gateway = startClientGateway(undefined, AUTH);
     let fetched = 0;
@@ -129,7 +124,7 @@ Deno.test({
     });
     const reconnecting = next<ReconnectingEvent>(client, "reconnecting");
     const back = Promise.race([next(client, "open"), next(client, "resumed")]);
-    closeFromGateway(gateway, TOKEN_EXPIRED);
+    closeFromGateway(gateway, DisconnectTokenExpired);
     assert.equal((await within(reconnecting, 2_000, "reconnecting")).code, 4003);
     await within(back, 3_000, "the session to come back");
     assert.equal(fetched, 1);

@@ -39,6 +39,11 @@ Deno.test("every config field has a GATEWAY_ variable named after its path", () 
     "quic.cert_file", // optional fields have no default to show up above
     "quic.key_file",
     "quic.webtransport.allowed_origins",
+    "auth.jwt.hmac_secret_env",
+    "auth.jwt.public_key_file",
+    "auth.jwt.jwks_file",
+    "auth.jwt.issuer",
+    "auth.jwt.audience",
   ];
   assert.deepEqual([...byPath.keys()].sort(), expected.sort());
   assert.equal(byPath.get("websocket.port"), "GATEWAY_WEBSOCKET_PORT");

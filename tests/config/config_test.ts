@@ -117,3 +117,37 @@ Deno.test("loadConfig falls back to built-in defaults only when the file is opti
   assert.equal(optional.config.websocket.port, 8081);
   await assert.rejects(loadConfig(missing, true), ConfigError);
 });
+
+Deno.test("the gateway exits 2 naming the field for an unusable auth key or workers without NATS", async () => {
+  const jwt = (key: Record<string, string>) => JSON.stringify({ auth: { mode: "jwt", jwt: key } });
+  const cases: Array<[string, string[], Record<string, string>, RegExp]> = [
+    [
+      jwt({ hmac_secret_env: "MMO_TEST_UNSET_SECRET" }),
+      [],
+      {},
+      /auth\.jwt\.hmac_secret_env: environment variable MMO_TEST_UNSET_SECRET is unset/,
+    ],
+    [
+      jwt({ public_key_file: "/nonexistent/key.pem" }),
+      [],
+      {},
+      /auth\.jwt\.public_key_file: cannot read \/nonexistent\/key\.pem/,
+    ],
+    [
+      jwt({ hmac_secret_env: "MMO_TEST_SECRET" }),
+      ["--workers", "2"],
+      { MMO_TEST_SECRET: "s".repeat(32) },
+      /auth\.duplicate_login: "kick_old" with 2 workers needs cluster\.nats\.servers, as workers share logins through NATS/,
+    ],
+  ];
+  for (const [text, args, env, pattern] of cases) {
+    await withFile(text, async (path) => {
+      const { code, stderr } = await runGateway(["--config", path, ...args], env);
+      assert.equal(code, 2, stderr);
+      const lines = stderr.trim().split("\n");
+      assert.equal(lines.length, 1, `expected one message, got:\n${stderr}`);
+      assert.ok(lines[0].startsWith(`Invalid config ${path}: `), lines[0]);
+      assert.match(lines[0], pattern);
+    });
+  }
+});

@@ -8,7 +8,9 @@ import {
   MessageQueue,
   runTransportTests,
   type TestClient,
+  type TransportHarness,
 } from "../_transport_suite.ts";
+import { runAuthTests } from "../_auth_suite.ts";
 
 /**
  * Wraps a browser-style WebSocket (which answers pings on its own) as a TestClient. With
@@ -66,7 +68,7 @@ function url(gateway: RunningGateway): string {
 }
 
 for (const batching of [false, true]) {
-  runTransportTests({
+  const harness: TransportHarness = {
     name: batching ? "websocket (batched frames)" : "websocket",
     kind: "websocket",
     config: (suite) => ({
@@ -76,7 +78,9 @@ for (const batching of [false, true]) {
     }),
     connect: (gateway) => webSocketClient(url(gateway), batching),
     connectSilent: (gateway) => silentClient(gateway.websocketAddr!.port, "/ws"),
-  });
+  };
+  runTransportTests(harness);
+  if (!batching) runAuthTests(harness);
 }
 
 Deno.test("websocket: with the batch subprotocol, one turn's envelopes arrive as one frame", async () => {
