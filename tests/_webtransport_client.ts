@@ -129,6 +129,9 @@ export class WebTransportTestSession {
     });
     try {
       for await (const chunk of readable) frames.push(chunk);
+      // As the SDK does: finish this side once everything is read, which lets the gateway send
+      // the close code without waiting out its linger.
+      await this.#writer?.close().catch(() => {});
     } catch {
       // Reset when the session closed.
     }
