@@ -14,6 +14,7 @@ import { Logger } from "../../src/core/logger.ts";
 import { Router } from "../../src/services/router.ts";
 import { H3Error, Setting } from "../../src/transport/webtransport/http3.ts";
 import { encodeVarint } from "../../src/transport/webtransport/varint.ts";
+import { encodeFrame as encodeEnvelopeFrame } from "../../src/transport/quic_framing.ts";
 import { waitFor, within } from "../_helpers.ts";
 import { quicPort, quicTestConfig, testTls } from "../_quic_harness.ts";
 import { runTransportTests, type TestClient } from "../_transport_suite.ts";
@@ -366,3 +367,48 @@ Deno.test("webtransport: Deno's own WebTransport client gets echoes and datagram
   reader.releaseLock();
   writer.releaseLock();
 });
+
+Deno.test("webtransport: mmo clients on the same listener get no use of the h3 stream limits", async () => {
+  await using gateway = startWebTransportGateway();
+  const endpoint = new Deno.QuicEndpoint({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const conn = await Deno.connectQuic({
+      endpoint,
+      hostname: "127.0.0.1",
+      port: await quicPort(gateway),
+      alpnProtocols: ["mmo"],
+      caCerts: [testTls.caPem],
+    });
+    const stream = await conn.createBidirectionalStream();
+    const writer = stream.writable.getWriter();
+    await writer.write(encodeEnvelopeFrame('{"type":"ping","id":1}'));
+    const reader = stream.readable.getReader();
+    assert.ok((await within(reader.read(), 3_000, "the pong")).value!.length > 4);
+    // The listener allows h3 three unidirectional streams; the message protocol uses none, so
+    // the gateway stops any (STOP_SENDING); a second bidirectional stream is stopped too.
+    const extra = await conn.createUnidirectionalStream();
+    assert.match(await writesUntilStopped(extra.getWriter()), /stopped by peer/);
+    const second = await conn.createBidirectionalStream();
+    assert.match(await writesUntilStopped(second.writable.getWriter()), /stopped by peer/);
+    assert.equal(gateway.sessions.count("quic"), 1);
+    conn.close({ closeCode: 1000, reason: "" });
+    await conn.closed.catch(() => {});
+    reader.releaseLock();
+  } finally {
+    endpoint.close();
+  }
+});
+
+/** Writes to `writer` until a write fails (within 3 s); returns that failure's message. */
+async function writesUntilStopped(writer: WritableStreamDefaultWriter<Uint8Array>) {
+  const deadline = performance.now() + 3_000;
+  while (performance.now() < deadline) {
+    try {
+      await writer.write(new Uint8Array([0, 0, 0, 1, 0x7b]));
+    } catch (error) {
+      return String(error);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error("Timed out after 3000 ms waiting for the stream to be stopped");
+}
