@@ -70,6 +70,9 @@ export class WebTransportTestSession {
   readonly closed: Promise<CloseInfo>;
   /** Every datagram received, prefix removed, as text. */
   readonly datagrams: string[] = [];
+  /** Set if the server's control stream ended while the connection was open: an HTTP/3
+   * connection error (H3_CLOSED_CRITICAL_STREAM) that browsers close the connection for. */
+  controlStreamEnded = false;
   readonly #conn: Deno.QuicConn;
   readonly #endpoint: Deno.QuicEndpoint;
   readonly #connectWriter: WritableStreamDefaultWriter<Uint8Array>;
@@ -95,12 +98,19 @@ export class WebTransportTestSession {
     this.#writer?.closed.catch(() => {});
     const reading = stream ? this.#readStream(stream.readable) : Promise.resolve();
     const datagrams = this.#readDatagrams();
+    const control = this.#watchControlStream();
     this.closed = this.#readClose(connectReader).then(async (close) => {
       // A browser reads the stream to its end before it reports the close (the SDK does).
       await reading;
       return close;
     });
-    this.#done = Promise.all([this.closed, reading, datagrams, conn.closed.catch(() => {})])
+    this.#done = Promise.all([
+      this.closed,
+      reading,
+      datagrams,
+      control,
+      conn.closed.catch(() => {}),
+    ])
       .finally(() => endpoint.close());
   }
 
@@ -137,6 +147,23 @@ export class WebTransportTestSession {
     }
     this.#ended = true;
     for (const waiter of this.#waiters.splice(0)) waiter(null);
+  }
+
+  async #watchControlStream(): Promise<void> {
+    try {
+      for await (const stream of this.#conn.incomingUnidirectionalStreams) {
+        const reader = new StreamReader(stream);
+        if (await reader.varint() !== StreamType.control) {
+          await reader.cancel();
+          continue;
+        }
+        // A clean end is the error; a reset by a closing connection is not.
+        while (await reader.chunk(4096) !== null);
+        this.controlStreamEnded = true;
+      }
+    } catch {
+      // The connection closed.
+    }
   }
 
   async #readDatagrams(): Promise<void> {

@@ -412,3 +412,21 @@ async function writesUntilStopped(writer: WritableStreamDefaultWriter<Uint8Array
   }
   throw new Error("Timed out after 3000 ms waiting for the stream to be stopped");
 }
+
+Deno.test("webtransport: the gateway's control stream outlives garbage collection", async () => {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--quiet",
+      "--v8-flags=--expose-gc",
+      "-P=test",
+      new URL("../fixtures/webtransport_gc.ts", import.meta.url).pathname,
+    ],
+    cwd: new URL("../../", import.meta.url).pathname,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const output = new TextDecoder().decode(stdout) + new TextDecoder().decode(stderr);
+  assert.equal(code, 0, output);
+  assert.match(output, /"controlStreamEnded":false/);
+});

@@ -241,8 +241,9 @@ export async function acceptWebTransport(
   const { signal } = options;
   let onAbort: (() => void) | undefined;
   let settings: Map<number, number>, connect: ConnectRequest;
+  let control: WritableStream<Uint8Array>;
   try {
-    const control = await conn.createUnidirectionalStream();
+    control = await conn.createUnidirectionalStream();
     // The control stream stays open for the connection's life: closing it is an error.
     const writer = control.getWriter();
     await writer.write(encodeVarint(StreamType.control));
@@ -326,5 +327,6 @@ export async function acceptWebTransport(
     connectReader: connect.reader,
     connectWriter: writer,
     streams: dispatcher.streams,
+    controlStream: control,
   });
 }

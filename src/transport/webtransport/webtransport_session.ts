@@ -97,6 +97,8 @@ export interface WebTransportSessionInit {
   connectWriter: WritableStreamDefaultWriter<Uint8Array>;
   /** The client's WebTransport streams. */
   streams: IncomingStreams;
+  /** The server's control stream, which must stay open as long as the connection. */
+  controlStream: WritableStream<Uint8Array>;
 }
 
 /** The largest DATA or other frame payload read at once from the CONNECT stream. */
@@ -113,6 +115,13 @@ export class WebTransportSession {
   readonly #conn: Deno.QuicConn;
   readonly #streams: IncomingStreams;
   readonly #connectWriter: WritableStreamDefaultWriter<Uint8Array>;
+  /**
+   * Held, never read, for the connection's life: Deno closes a stream whose object is garbage
+   * collected, and the end of the control stream is a connection error (Chromium closed the
+   * connection with "Attempt to close a static stream" some 800 requests into the benchmark
+   * while nothing held it).
+   */
+  readonly #controlStream: WritableStream<Uint8Array>;
   /** The datagram prefix: the session's quarter stream id (RFC 9297 §2.1). */
   readonly #prefix: Uint8Array;
   #ended: WebTransportSessionClose | undefined;
@@ -125,6 +134,7 @@ export class WebTransportSession {
     this.remoteAddr = init.conn.remoteAddr;
     this.#streams = init.streams;
     this.#connectWriter = init.connectWriter;
+    this.#controlStream = init.controlStream;
     this.#prefix = encodeVarint(init.sessionId / 4);
     this.#streams.bind(init.sessionId);
     void this.#watchConnectStream(init.connectReader);
