@@ -194,11 +194,6 @@ export class WebTransportTestSession {
     await this.#connectWriter.write(encodeFrame(FrameType.data, bytes));
   }
 
-  /** Sends raw bytes on the message stream, for framing tests. */
-  async sendRaw(bytes: Uint8Array): Promise<void> {
-    await this.#writer!.write(bytes);
-  }
-
   /** Sends one datagram of the session (quarter stream id 0, then the payload). */
   async sendDatagram(text: string): Promise<void> {
     const payload = encoder.encode(text);

@@ -66,7 +66,10 @@ export interface WebTransportListenOptions {
   handshakeTimeoutMs: number;
   /** How long a refused request waits for the client to read its status, ms. */
   refuseLingerMs: number;
-  /** Decides on a session request: 200 accepts it, another HTTP status refuses it. */
+  /**
+   * Decides on a session request: 200 accepts it, another HTTP status refuses it. Every 200 is
+   * followed by `onSession` for that session.
+   */
   admit(request: WebTransportRequest): number;
   /**
    * Called once per accepted session, as a connection whose first stream is the message

@@ -109,7 +109,7 @@ Deno.test("webtransport: refuses a wrong path with 404 and a foreign Origin with
 Deno.test("webtransport: while draining, session requests get 503", async () => {
   // The test client does not end its side after a close capsule (a browser does at once), so
   // the gateway lingers on its session and the listener stays up while it drains.
-  await using gateway = startWebTransportGateway({ quic: { close_linger_ms: 2_000 } });
+  await using gateway = startWebTransportGateway({ quic: { close_linger_ms: 1_000 } });
   const lingering = await openSession(gateway);
   await waitFor(() => gateway.sessions.size === 1, 3_000, "the session");
   const stopping = gateway.shutdown(5_000);
@@ -429,4 +429,14 @@ Deno.test("webtransport: the gateway's control stream outlives garbage collectio
   const output = new TextDecoder().decode(stdout) + new TextDecoder().decode(stderr);
   assert.equal(code, 0, output);
   assert.match(output, /"controlStreamEnded":false/);
+});
+
+Deno.test("webtransport: concurrent session requests never exceed max_connections", async () => {
+  await using gateway = startWebTransportGateway({ quic: { max_connections: 2 } });
+  const results = await Promise.all(Array.from({ length: 6 }, () => open(gateway)));
+  const statuses = results.map((r) => r.status).sort();
+  assert.deepEqual(statuses, [200, 200, 503, 503, 503, 503]);
+  assert.equal(gateway.sessions.count("webtransport"), 2);
+  assert.equal(gateway.metrics.rejected.max_connections, 4);
+  await Promise.all(results.map((r) => r.session?.close()));
 });

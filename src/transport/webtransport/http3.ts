@@ -17,8 +17,6 @@ export const StreamType = {
   qpackEncoder: 0x02,
   /** The QPACK decoder stream (RFC 9204 §4.2). */
   qpackDecoder: 0x03,
-  /** A WebTransport unidirectional stream; the session id follows. */
-  webTransport: 0x54,
 } as const;
 
 /** The first varint of a WebTransport bidirectional stream; the session id follows. */
@@ -36,8 +34,6 @@ export const FrameType = {
 
 /** HTTP/3 settings identifiers. */
 export const Setting = {
-  /** RFC 9114: the largest field section the sender accepts. */
-  maxFieldSectionSize: 0x06,
   /** RFC 9220: extended CONNECT (`:protocol`) is allowed. */
   enableConnectProtocol: 0x08,
   /** RFC 9297: HTTP datagrams. */

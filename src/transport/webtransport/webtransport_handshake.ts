@@ -22,7 +22,7 @@ import {
   supportsWebTransport,
   WEBTRANSPORT_STREAM,
 } from "./http3.ts";
-import { decodeFieldSection, encodeFieldSection } from "./qpack.ts";
+import { decodeFieldSection, encodeFieldSection, type FieldLine } from "./qpack.ts";
 import { StreamReader } from "./stream_reader.ts";
 import { encodeVarint } from "./varint.ts";
 import type { WebTransportRequest } from "./webtransport_request.ts";
@@ -134,7 +134,7 @@ class StreamDispatcher {
     } else if (type === StreamType.qpackEncoder || type === StreamType.qpackDecoder) {
       await reader.drain(); // Nothing comes with a dynamic table capacity of 0.
     } else {
-      await reader.cancel(); // WebTransport unidirectional streams and unknown types.
+      await reader.cancel(); // WebTransport unidirectional streams (0x54) and unknown types.
     }
   }
 
@@ -203,7 +203,7 @@ function closeQuietly(conn: Deno.QuicConn, code: number, reason: string): void {
 }
 
 /** The fields of a request that must be there, or the status that refuses it. */
-function parseRequest(fields: ReadonlyArray<readonly [string, string]>): WebTransportRequest | 400 {
+function parseRequest(fields: readonly FieldLine[]): WebTransportRequest | 400 {
   const get = (name: string) => fields.find(([n]) => n === name)?.[1];
   const authority = get(":authority");
   const path = get(":path");
@@ -225,7 +225,8 @@ function parseRequest(fields: ReadonlyArray<readonly [string, string]>): WebTran
 /**
  * Runs the HTTP/3 side of a WebTransport handshake on `conn` (ALPN `h3`): sends the server's
  * SETTINGS, waits for the client's and for its extended CONNECT, asks `decide`, and answers
- * with that status. Resolves with the session on 200. On any other status it answers it,
+ * with that status. Resolves with the session whenever `decide` said 200. On any other status
+ * it answers it,
  * waits up to `lingerMs` for the client to read it, closes the connection and resolves
  * undefined.
  *
@@ -315,14 +316,11 @@ export async function acceptWebTransport(
     await conn.closed.catch(() => {});
     return undefined;
   }
-  try {
-    await respond(200);
-  } catch (error) {
-    return await fail(H3Error.noError, "The client left before the answer", error);
-  }
+  // Not awaited: once `decide` said 200 the session is returned, whatever happens (a caller may
+  // count it as admitted); a failed write means the connection is gone, which ends it anyway.
+  respond(200).catch(() => {});
   return new WebTransportSession({
     conn,
-    request,
     sessionId: Number(connect.stream.writable.id),
     connectReader: connect.reader,
     connectWriter: writer,

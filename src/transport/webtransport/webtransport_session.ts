@@ -15,7 +15,6 @@ import { CapsuleParser, encodeCloseCapsule, type SessionClose } from "./capsule.
 import { encodeFrame, FrameType, H3Error } from "./http3.ts";
 import type { StreamReader } from "./stream_reader.ts";
 import { encodeVarint } from "./varint.ts";
-import type { WebTransportRequest } from "./webtransport_request.ts";
 
 /** How a session ended. */
 export interface WebTransportSessionClose {
@@ -87,8 +86,6 @@ export function refuseStream(stream: Deno.QuicBidirectionalStream): void {
 export interface WebTransportSessionInit {
   /** The QUIC connection, ALPN `h3`. */
   conn: Deno.QuicConn;
-  /** The accepted request. */
-  request: WebTransportRequest;
   /** The session id: the CONNECT stream's id. */
   sessionId: number;
   /** The CONNECT stream's reader, positioned after the request's HEADERS frame. */
@@ -106,8 +103,6 @@ const CONNECT_READ_BYTES = 4096;
 
 /** An accepted WebTransport session. */
 export class WebTransportSession {
-  /** The request that opened it. */
-  readonly request: WebTransportRequest;
   /** The client's address. */
   readonly remoteAddr: Deno.NetAddr;
   /** Resolves once the session has ended and its connection is closed; never rejects. */
@@ -130,7 +125,6 @@ export class WebTransportSession {
   /** Use `acceptWebTransport`. */
   constructor(init: WebTransportSessionInit) {
     this.#conn = init.conn;
-    this.request = init.request;
     this.remoteAddr = init.conn.remoteAddr;
     this.#streams = init.streams;
     this.#connectWriter = init.connectWriter;
@@ -219,9 +213,9 @@ export class WebTransportSession {
     await this.closed;
   }
 
-  #closeConnection(): void {
+  #closeConnection(code: number = H3Error.noError, reason = ""): void {
     try {
-      this.#conn.close({ closeCode: H3Error.noError, reason: "" });
+      this.#conn.close({ closeCode: code, reason });
     } catch {
       // Closed already.
     }
@@ -252,7 +246,7 @@ export class WebTransportSession {
     } catch (error) {
       if (error instanceof TypeError && this.#ended === undefined) {
         this.#ended = { code: 0, reason: error.message, remote: true };
-        this.#conn.close({ closeCode: H3Error.messageError, reason: error.message });
+        this.#closeConnection(H3Error.messageError, error.message);
         return;
       }
       // Reset, or the connection closed: `closed` reports how.
