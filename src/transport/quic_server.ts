@@ -171,10 +171,14 @@ export class QuicServer implements AsyncDisposable {
     }).handler;
   }
 
-  /** Sessions on this listener, of both protocols. */
+  /**
+   * Sessions on this listener, of both protocols, with the WebTransport sessions answered 200 but
+   * not registered yet: a handful of handshakes finishing together would otherwise all pass
+   * before the first is registered (6 of 6 with room for 2, measured).
+   */
   #sessions(): number {
     const { sessions } = this.#options.gateway;
-    return sessions.count("quic") + sessions.count("webtransport");
+    return sessions.count("quic") + sessions.count("webtransport") + this.#admitting;
   }
 
   #webTransportOptions(): WebTransportListenOptions {
@@ -195,11 +199,7 @@ export class QuicServer implements AsyncDisposable {
         if (allowedOrigins.size > 0 && origin !== undefined && !allowedOrigins.has(origin)) {
           return refuse(403, "origin_not_allowed");
         }
-        // Sessions answered 200 count at once: a handful of handshakes finishing together would
-        // otherwise all pass before the first is registered (6 of 6 with room for 2, measured).
-        if (this.#sessions() + this.#admitting >= config.max_connections) {
-          return refuse(503, "max_connections");
-        }
+        if (this.#sessions() >= config.max_connections) return refuse(503, "max_connections");
         this.#admitting++;
         return 200;
       },
