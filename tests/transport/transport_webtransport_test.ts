@@ -17,7 +17,8 @@ import { encodeVarint } from "../../src/transport/webtransport/varint.ts";
 import { encodeFrame as encodeEnvelopeFrame } from "../../src/transport/quic_framing.ts";
 import { waitFor, within } from "../_helpers.ts";
 import { quicPort, quicTestConfig, testTls } from "../_quic_harness.ts";
-import { runTransportTests, type TestClient } from "../_transport_suite.ts";
+import { runTransportTests, type TestClient, type TransportHarness } from "../_transport_suite.ts";
+import { runAuthTests } from "../_auth_suite.ts";
 import {
   BROWSER_SETTINGS,
   connectWebTransport,
@@ -41,7 +42,7 @@ async function connectAdmitted(gateway: RunningGateway, openStream: boolean): Pr
   return session;
 }
 
-runTransportTests({
+const harness: TransportHarness = {
   name: "webtransport",
   kind: "webtransport",
   config: (suite) => ({
@@ -53,7 +54,9 @@ runTransportTests({
   connect: (gateway) => connectAdmitted(gateway, true),
   // Without its message stream the client sends nothing at all after the handshake.
   connectSilent: (gateway) => connectAdmitted(gateway, false),
-});
+};
+runTransportTests(harness);
+runAuthTests(harness);
 
 /** A gateway with WebTransport on 127.0.0.1 (and `overrides`); dispose it. */
 function startWebTransportGateway(
