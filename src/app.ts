@@ -107,6 +107,8 @@ export class RunningGateway implements GatewayServer {
   readonly #adminServer: AdminServer | undefined;
   readonly #prober: RttProber | undefined;
   #quic: QuicServer | undefined;
+  /** The development leaf's hash while QUIC runs on development certificates. */
+  #devCertHash: string | undefined;
   readonly #quicStarted: Promise<void>;
   readonly #keyLoaded: Promise<void>;
   readonly #authenticator: Authenticator | undefined;
@@ -241,6 +243,7 @@ export class RunningGateway implements GatewayServer {
           lag: this.#lag,
           health: () => this.health(),
           clusterView: this.#routing.registry && (() => this.#routing.registry!.view()),
+          devCertHash: () => this.#devCertHash,
           ready: () => this.accepting,
           logger: this.#logger.child({ component: "metrics" }),
         });
@@ -283,7 +286,12 @@ export class RunningGateway implements GatewayServer {
       throw error;
     }
     this.#quicStarted = config.quic.enabled
-      ? this.#startQuic(config.quic, config.protocol.max_message_bytes, gateway)
+      ? this.#startQuic(
+        config.quic,
+        config.protocol.max_message_bytes,
+        config.quic.webtransport.allowed_origins ?? config.websocket.allowed_origins,
+        gateway,
+      )
       : Promise.resolve();
     // A failure is handled here; `ready` hands it to whoever starts the gateway.
     this.#quicStarted.then(() => {
@@ -307,10 +315,12 @@ export class RunningGateway implements GatewayServer {
   async #startQuic(
     config: GatewayConfig["quic"],
     maxMessageBytes: number,
+    allowedOrigins: readonly string[],
     gateway: Gateway,
   ): Promise<void> {
     const logger = this.#logger.child({ component: "quic" });
     let tls: TlsMaterial;
+    let devCertHash: string | undefined;
     if (config.cert_file !== undefined && config.key_file !== undefined) {
       tls = await loadTlsFiles(config.cert_file, config.key_file);
     } else {
@@ -319,8 +329,12 @@ export class RunningGateway implements GatewayServer {
         ca_file: dev.caFile,
         ca_sha256: dev.caFingerprint,
         ca_created: dev.caCreated,
+        // Browsers trust the leaf by this hash (WebTransport serverCertificateHashes).
+        cert_hash_sha256_base64: dev.certificateHash,
+        cert_created: dev.leafCreated,
       });
       tls = dev;
+      devCertHash = dev.certificateHash;
     }
     let quic: QuicServer;
     try {
@@ -331,11 +345,13 @@ export class RunningGateway implements GatewayServer {
         gateway,
         events: this.metrics,
         logger,
+        allowedOrigins,
       });
     } catch (error) {
       throw new ListenError("quic", config.host, config.port, { cause: error });
     }
     this.#quic = quic;
+    this.#devCertHash = devCertHash;
     if (this.#draining) quic.drain();
     const { hostname, port } = quic.addr;
     logger.info("quic listening", {
@@ -344,6 +360,9 @@ export class RunningGateway implements GatewayServer {
       alpn: config.alpn,
       cert_sha256: tls.fingerprint,
       max_connections: config.max_connections,
+      ...(quic.webTransport && {
+        webtransport: `https://${hostname}:${port}${config.webtransport.path}`,
+      }),
     });
   }
 

@@ -26,7 +26,9 @@ export const testTls = await (async () => {
   await Deno.writeTextFile(certFile, tls.certPem);
   await Deno.writeTextFile(keyFile, tls.keyPem);
   globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
-  return { dir, certFile, keyFile, caPem: tls.caPem };
+  /** The leaf's SHA-256, for WebTransport `serverCertificateHashes`. */
+  const leafHash = Uint8Array.from(atob(tls.certificateHash), (c) => c.charCodeAt(0));
+  return { dir, certFile, keyFile, caPem: tls.caPem, leafHash };
 })();
 
 /** The `quic` config section for tests: 127.0.0.1, port 0, the test certificate. */

@@ -42,6 +42,9 @@ Deno.test("the benchmarks exit 2 with usage for an unknown suite, figure or bad 
   const engines = await run("../bench/quic_engines.ts", ["--handshakes", "ten"]);
   assert.equal(engines.code, 2);
   assert.match(engines.stderr, /Invalid value for --handshakes: "ten"/);
+  const browser = await run("../bench/browser_webtransport.ts", ["--rounds", "x"]);
+  assert.equal(browser.code, 2);
+  assert.match(browser.stderr, /Invalid value for --rounds: "x"/);
   const figure = await run("../bench/bench.ts", ["--suite", "sweep", "--only", "nope"]);
   assert.equal(figure.code, 2);
   assert.match(figure.stderr, /No figure "nope" in suite sweep/);

@@ -107,7 +107,13 @@ class WebTransportTransport implements ClientTransport {
     try {
       while (true) {
         const { value, done } = await reader.read();
-        if (done) return;
+        if (done) {
+          // The gateway finishes the stream before it closes the session, and sends the close
+          // code once this side is finished too: a browser drops what the page has not read
+          // when the session closes, so the gateway waits until everything has been read.
+          this.#writer.close().catch(() => {});
+          return;
+        }
         for (const text of decoder.push(value)) this.onMessage?.(text);
       }
     } catch (error) {

@@ -21,7 +21,7 @@ import { denoRunArgs } from "../config/deno_run.ts";
 import type { Logger } from "../core/logger.ts";
 import { mergeWorkerMetrics } from "./metrics_merge.ts";
 import { readWorkerMessages, type WorkerMessage, type WorkerReady } from "./worker_channel.ts";
-import { probe } from "../ops/metrics_server.ts";
+import { devCertHashResponse, probe } from "../ops/metrics_server.ts";
 import { AdminApi } from "../ops/admin_api.ts";
 import { AdminTokens } from "../ops/admin_auth.ts";
 import { AdminServer } from "../ops/admin_server.ts";
@@ -537,6 +537,13 @@ export class WorkerSupervisor implements AsyncDisposable {
       const first = responses.find((response) => response?.ok);
       await Promise.all(responses.map((r) => r === first ? undefined : r?.body?.cancel()));
       if (first) return Response.json(await first.json());
+    }
+    if (pathname === "/dev-cert-hash") {
+      // QUIC runs on worker 0 only, so only it can answer.
+      const responses = await this.#fetchEach("/dev-cert-hash");
+      const first = responses.find((response) => response?.ok);
+      await Promise.all(responses.map((r) => r === first ? undefined : r?.body?.cancel()));
+      if (first) return devCertHashResponse((await first.json() as { value: string }).value);
     }
     return new Response("Not Found\n", { status: 404 });
   }

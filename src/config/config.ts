@@ -265,6 +265,26 @@ const clusterSchema = z.strictObject({
   ),
 }).describe("Several gateway nodes and processes.");
 
+const webtransportSchema = z.strictObject({
+  enabled: z.boolean().default(true).describe(
+    "Serve WebTransport (HTTP/3, ALPN h3) on the QUIC listener next to the message protocol, " +
+      "for browsers; only while quic.enabled, and only on the native engine.",
+  ),
+  path: urlPath.default("/wt").describe(
+    "The only path that opens a session (https://host:quic.port/wt); others get 404.",
+  ),
+  allowed_origins: z.array(z.string().min(1)).optional().describe(
+    "Browser Origins allowed to open sessions (403 otherwise); empty allows any. Unset: " +
+      "websocket.allowed_origins, so one list guards both browser transports. Requests " +
+      "without an Origin (native clients) are always allowed.",
+  ),
+  handshake_timeout_ms: z.number().int().min(100).max(60_000).default(10_000).describe(
+    "A connection that offered h3 but has not sent its SETTINGS and session request within " +
+      "this is closed. At least 100 ms for slow links; at most a minute, since a silent " +
+      "client holds a connection until then.",
+  ),
+}).describe("WebTransport on the QUIC listener (docs/quic.md).");
+
 const quicSchema = z.strictObject({
   enabled: z.boolean().default(false).describe(
     "Serve QUIC. Off by default: without cert files it writes a development CA to disk, which " +
@@ -306,7 +326,15 @@ const quicSchema = z.strictObject({
     "How long a closing connection waits for the client to read its last frames before the " +
       "CONNECTION_CLOSE. At most 5 s so shutdown stays bounded.",
   ),
+  webtransport: webtransportSchema.prefault({}),
 }).describe("The QUIC listener (docs/quic.md).").superRefine((quic, ctx) => {
+  if (quic.webtransport.enabled && quic.alpn === "h3") {
+    ctx.addIssue({
+      code: "custom",
+      path: ["alpn"],
+      message: "must not be h3 while quic.webtransport.enabled: WebTransport uses h3",
+    });
+  }
   if ((quic.cert_file === undefined) !== (quic.key_file === undefined)) {
     ctx.addIssue({
       code: "custom",

@@ -299,6 +299,31 @@ export interface QuicConfig {
    * CONNECTION_CLOSE. At most 5 s so shutdown stays bounded.
    */
   close_linger_ms: number;
+  /** WebTransport on the QUIC listener (docs/quic.md). */
+  webtransport: QuicWebtransportConfig;
+}
+
+/** The `quic.webtransport` section: WebTransport on the QUIC listener (docs/quic.md). */
+export interface QuicWebtransportConfig {
+  /**
+   * Serve WebTransport (HTTP/3, ALPN h3) on the QUIC listener next to the message protocol, for
+   * browsers; only while quic.enabled, and only on the native engine.
+   */
+  enabled: boolean;
+  /** The only path that opens a session (https://host:quic.port/wt); others get 404. */
+  path: string;
+  /**
+   * Browser Origins allowed to open sessions (403 otherwise); empty allows any. Unset:
+   * websocket.allowed_origins, so one list guards both browser transports. Requests without an
+   * Origin (native clients) are always allowed.
+   */
+  allowed_origins?: string[];
+  /**
+   * A connection that offered h3 but has not sent its SETTINGS and session request within this is
+   * closed. At least 100 ms for slow links; at most a minute, since a silent client holds a
+   * connection until then.
+   */
+  handshake_timeout_ms: number;
 }
 
 /** The `metrics` section: Prometheus metrics and health checks. */

@@ -70,7 +70,7 @@ export const DisconnectHeartbeatTimeout = disconnect(
   true,
   "heartbeat_timeout",
 );
-/** The listener is at `max_connections` (QUIC; WebSocket refuses with HTTP 503 instead). */
+/** The listener is at `max_connections` (QUIC; WebSocket and WebTransport refuse with HTTP 503). */
 export const DisconnectServerFull = disconnect(4001, "server full", true, "server_full");
 /** The session's token ran out (its `exp` plus the leeway) without a refresh; reconnect with a new one. */
 export const DisconnectTokenExpired = disconnect(4003, "token expired", true, "token_expired");

@@ -34,7 +34,11 @@ export interface SessionManagerOptions {
 /** Registry of live sessions with O(1) create, touch, close and lookup. */
 export class SessionManager {
   readonly #sessions = new Map<string, Session>();
-  readonly #countByKind: Record<TransportKind, number> = { websocket: 0, quic: 0 };
+  readonly #countByKind: Record<TransportKind, number> = {
+    websocket: 0,
+    quic: 0,
+    webtransport: 0,
+  };
   readonly #events: SessionEvents[];
   readonly #now: () => number;
   readonly #newId: () => string;

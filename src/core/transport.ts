@@ -6,11 +6,14 @@
  */
 import type { Disconnect } from "./disconnect.ts";
 
-/** Transport label values (`gateway_connections_active{transport}`). */
-export type TransportKind = "websocket" | "quic";
+/**
+ * Transport label values (`gateway_connections_active{transport}`): `quic` is the message
+ * protocol on QUIC (ALPN `mmo`), `webtransport` a WebTransport session on the same listener.
+ */
+export type TransportKind = "websocket" | "quic" | "webtransport";
 
 /** Every transport kind, for metrics that list each one even at zero. */
-export const TRANSPORT_KINDS: readonly TransportKind[] = ["websocket", "quic"];
+export const TRANSPORT_KINDS: readonly TransportKind[] = ["websocket", "quic", "webtransport"];
 
 /** A live connection to one client, as the gateway sees it. */
 export interface Transport {
@@ -19,8 +22,8 @@ export interface Transport {
   /** Sends one encoded envelope; returns false when the connection can no longer send. */
   write(text: string): boolean;
   /**
-   * Sends one envelope unreliably (a QUIC datagram); absent, or false, where the transport or
-   * connection cannot, and the caller falls back to `write`.
+   * Sends one envelope unreliably (a QUIC or WebTransport datagram); absent, or false, where
+   * the transport or connection cannot, and the caller falls back to `write`.
    */
   writeDatagram?(text: string): boolean;
   /**

@@ -102,7 +102,7 @@ export const RTT_BUCKETS_SEC = [
 ];
 
 function perKind(): Record<TransportKind, number> {
-  return { websocket: 0, quic: 0 };
+  return { websocket: 0, quic: 0, webtransport: 0 };
 }
 
 /** All gateway counters, fed by events and rendered as Prometheus text. */

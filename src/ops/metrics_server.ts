@@ -1,7 +1,8 @@
 /**
  * The operators' HTTP endpoint: Prometheus metrics at `metrics.path`, the probes `/livez` and
- * `/readyz`, the `/health` report, and in cluster mode `/cluster`, the registry's table of nodes,
- * services and instances as JSON.
+ * `/readyz`, the `/health` report, in cluster mode `/cluster`, the registry's table of nodes,
+ * services and instances as JSON, and while QUIC runs on development certificates
+ * `/dev-cert-hash`, the hash browsers need to trust them for WebTransport.
  *
  * @module
  */
@@ -37,6 +38,18 @@ export function probe(ok: boolean): Response {
   });
 }
 
+/**
+ * The `/dev-cert-hash` answer: `{"algorithm":"sha-256","value":"<base64>"}`, the shape of one
+ * entry of WebTransport's `serverCertificateHashes` once the page decodes `value`. Any origin
+ * may read it, as a development page is served from elsewhere; the hash is no secret (the
+ * certificate goes to every client in the TLS handshake).
+ */
+export function devCertHashResponse(hash: string): Response {
+  return Response.json({ algorithm: "sha-256", value: hash }, {
+    headers: { "access-control-allow-origin": "*", "cache-control": "no-store" },
+  });
+}
+
 /** Options for {@linkcode MetricsServer}. */
 export interface MetricsServerOptions {
   /** The `metrics` config section. */
@@ -53,6 +66,11 @@ export interface MetricsServerOptions {
   ready: () => boolean;
   /** The cluster registry's JSON view, in cluster mode (`/cluster`; 404 otherwise). */
   clusterView?: () => object;
+  /**
+   * The development leaf certificate's SHA-256, base64, while QUIC uses development
+   * certificates (`/dev-cert-hash`; 404 otherwise).
+   */
+  devCertHash?: () => string | undefined;
   /** Logger for listener faults. */
   logger: Logger;
   /** Share the port with other gateway processes. */
@@ -117,6 +135,8 @@ export class MetricsServer implements AsyncDisposable {
     if (pathname === "/cluster" && this.#options.clusterView) {
       return Response.json(this.#options.clusterView());
     }
+    const hash = pathname === "/dev-cert-hash" ? this.#options.devCertHash?.() : undefined;
+    if (hash !== undefined) return devCertHashResponse(hash);
     return new Response("Not Found\n", { status: 404 });
   }
 

@@ -1,6 +1,7 @@
 /**
- * Registers an accepted QUIC connection as a gateway session: feeds the message stream through
- * the frame decoder and datagrams to the pipeline, and maps stream faults to close codes.
+ * Registers an accepted QUIC connection (or WebTransport session) as a gateway session: feeds
+ * the message stream through the frame decoder and datagrams to the pipeline, and maps stream
+ * faults to close codes.
  *
  * @module
  */
@@ -24,6 +25,8 @@ export interface AttachQuicOptions {
   maxMessageBytes: number;
   /** See {@linkcode QuicTransportOptions.closeLingerMs}. */
   closeLingerMs: number;
+  /** See {@linkcode QuicTransportOptions.kind}. */
+  kind?: "quic" | "webtransport";
   /** Called once the connection has closed, after its session ended. */
   onConnectionClosed?: () => void;
 }

@@ -6,6 +6,7 @@
  * @module
  */
 import type { QuicEngineName } from "../config/config.ts";
+import type { WebTransportRequest } from "./webtransport/webtransport_request.ts";
 
 /** How a QUIC connection ended, as either side sees it. */
 export interface QuicCloseInfo {
@@ -56,6 +57,29 @@ export interface QuicEngineConnection {
   close(code: number, reason: string, lingerMs: number): Promise<void>;
 }
 
+/**
+ * What a listener needs to serve WebTransport sessions (ALPN `h3`) next to the message
+ * protocol, on engines that can (`supportsWebTransport`).
+ */
+export interface WebTransportListenOptions {
+  /** Bound on the HTTP/3 handshake (the client's SETTINGS and CONNECT), ms. */
+  handshakeTimeoutMs: number;
+  /** How long a refused request waits for the client to read its status, ms. */
+  refuseLingerMs: number;
+  /**
+   * Decides on a session request: 200 accepts it, another HTTP status refuses it. Every 200 is
+   * followed by `onSession` for that session.
+   */
+  admit(request: WebTransportRequest): number;
+  /**
+   * Called once per accepted session, as a connection whose first stream is the message
+   * stream; returns the handler for its events.
+   */
+  onSession(connection: QuicEngineConnection): QuicConnectionHandler;
+  /** Called when a connection that offered `h3` fails its handshake (closed by then). */
+  onHandshakeFailed(error: Error): void;
+}
+
 /** What a QUIC listener needs from the gateway side, whatever the engine. */
 export interface QuicListenOptions {
   /** Address to bind. */
@@ -81,6 +105,8 @@ export interface QuicListenOptions {
   onConnection(connection: QuicEngineConnection): QuicConnectionHandler;
   /** Reports a listener or connection fault that is not the peer's doing. */
   onError(message: string, error: unknown): void;
+  /** Also serve WebTransport on this listener; only where `supportsWebTransport`. */
+  webTransport?: WebTransportListenOptions;
 }
 
 /** A bound QUIC listener. */
@@ -119,6 +145,8 @@ export interface QuicEngine {
   readonly name: QuicEngineName;
   /** Whether connections on this engine can carry QUIC datagrams. */
   readonly supportsDatagrams: boolean;
+  /** Whether its listener can serve WebTransport (HTTP/3) next to the message protocol. */
+  readonly supportsWebTransport: boolean;
   /**
    * Binds a listener and starts accepting.
    *

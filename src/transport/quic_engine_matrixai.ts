@@ -345,6 +345,7 @@ async function connect(options: QuicConnectOptions): Promise<QuicEngineConnectio
 export const matrixaiQuicEngine: QuicEngine = {
   name: "matrixai",
   supportsDatagrams: false,
+  supportsWebTransport: false,
   listen,
   connect,
 };

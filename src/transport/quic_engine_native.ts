@@ -1,6 +1,7 @@
 /**
  * The `native` QUIC engine: Deno's built-in QUIC (`Deno.QuicEndpoint`, quinn inside; needs
- * `--unstable-net`). Supports datagrams.
+ * `--unstable-net`). Supports datagrams, and WebTransport on the same listener: one endpoint
+ * offers both ALPNs and each connection is served by the one it negotiated.
  *
  * @module
  */
@@ -14,6 +15,11 @@ import type {
   QuicListenOptions,
 } from "./quic_engine.ts";
 import { waitAtMost } from "./quic_engine.ts";
+import { acceptWebTransport } from "./webtransport/webtransport_handshake.ts";
+import { WebTransportConnection } from "./webtransport/webtransport_connection.ts";
+
+/** The ALPN id of HTTP/3, which WebTransport runs on. */
+const ALPN_H3 = "h3";
 
 function formatAddr(addr: Deno.NetAddr): string {
   return addr.hostname.includes(":")
@@ -124,10 +130,14 @@ class NativeConnection implements QuicEngineConnection {
     }
     await this.#done;
   }
+}
 
-  /** Closes at once without lingering, for listener shutdown. */
-  abort(code: number, reason: string): Promise<void> {
-    return this.close(code, reason, 0);
+/** Stops every stream `streams` yields until the connection closes. */
+async function refuseAll(streams: ReadableStream<Deno.QuicReceiveStream>): Promise<void> {
+  try {
+    for await (const stream of streams) stream.cancel().catch(() => {});
+  } catch {
+    // The connection closed.
   }
 }
 
@@ -136,8 +146,11 @@ class NativeListener implements QuicEngineListener {
   readonly #endpoint: Deno.QuicEndpoint;
   readonly #listener: Deno.QuicListener;
   readonly #options: QuicListenOptions;
-  readonly #connections = new Set<NativeConnection>();
+  /** Live connections of either protocol, closed at once when the listener closes. */
+  readonly #connections = new Set<Pick<QuicEngineConnection, "close">>();
   readonly #pending = new Set<Promise<void>>();
+  /** Aborts WebTransport handshakes in progress when the listener closes. */
+  readonly #stopping = new AbortController();
   readonly #accepting: Promise<void>;
   #listening = true;
   #closing: Promise<void> | undefined;
@@ -146,17 +159,21 @@ class NativeListener implements QuicEngineListener {
     this.#options = options;
     this.#endpoint = new Deno.QuicEndpoint({ hostname: options.hostname, port: options.port });
     try {
+      // One listener for both ALPNs: a second `listen` on the endpoint would replace the first
+      // one's TLS configuration rather than add to it.
       this.#listener = this.#endpoint.listen({
-        alpnProtocols: [options.alpn],
+        alpnProtocols: options.webTransport ? [options.alpn, ALPN_H3] : [options.alpn],
         cert: options.certPem,
         key: options.keyPem,
         maxIdleTimeout: options.idleTimeoutMs,
         keepAliveInterval: options.keepAliveIntervalMs > 0
           ? options.keepAliveIntervalMs
           : undefined,
-        // One message stream per connection; extra streams are refused by flow control.
-        maxConcurrentBidirectionalStreams: 1,
-        maxConcurrentUnidirectionalStreams: 1,
+        // The message protocol needs one stream; HTTP/3 needs the CONNECT stream and the
+        // message stream, and the client's control and two QPACK streams (Chromium fails with
+        // fewer). The limits hold for every connection, so each refuses streams beyond its use.
+        maxConcurrentBidirectionalStreams: options.webTransport ? 2 : 1,
+        maxConcurrentUnidirectionalStreams: options.webTransport ? 3 : 1,
       });
     } catch (error) {
       this.#endpoint.close();
@@ -200,6 +217,11 @@ class NativeListener implements QuicEngineListener {
       await conn.closed.catch(() => {});
       return;
     }
+    if (conn.protocol === ALPN_H3 && this.#options.webTransport) {
+      return await this.#acceptWebTransport(conn, this.#options.webTransport);
+    }
+    // The message protocol has no unidirectional streams: stop any the client opens.
+    const refusingUnidirectional = refuseAll(conn.incomingUnidirectionalStreams);
     // The connection exists before the gateway has its handler, so events go through a slot
     // filled right after; nothing can arrive in between (no await), except a datagram.
     const slot: { handler?: QuicConnectionHandler } = {};
@@ -229,6 +251,38 @@ class NativeListener implements QuicEngineListener {
       streams.releaseLock();
     }
     await connection.done;
+    await refusingUnidirectional;
+    this.#connections.delete(connection);
+  }
+
+  async #acceptWebTransport(
+    conn: Deno.QuicConn,
+    options: NonNullable<QuicListenOptions["webTransport"]>,
+  ): Promise<void> {
+    let session;
+    try {
+      session = await acceptWebTransport(conn, {
+        decide: (request) => options.admit(request),
+        timeoutMs: options.handshakeTimeoutMs,
+        lingerMs: options.refuseLingerMs,
+        signal: this.#stopping.signal,
+      });
+    } catch (error) {
+      options.onHandshakeFailed(error as Error);
+      return;
+    }
+    if (session === undefined) return; // Refused with an HTTP status; closed.
+    // As for the message protocol, the handler comes from the gateway right after.
+    const slot: { handler?: QuicConnectionHandler } = {};
+    const connection = new WebTransportConnection(session, {
+      onStreamData: (chunk) => slot.handler!.onStreamData(chunk),
+      onStreamEnd: () => slot.handler!.onStreamEnd(),
+      onDatagram: (bytes) => slot.handler?.onDatagram(bytes),
+      onClosed: (info) => slot.handler?.onClosed(info),
+    });
+    this.#connections.add(connection);
+    slot.handler = options.onSession(connection);
+    await connection.done;
     this.#connections.delete(connection);
   }
 
@@ -239,7 +293,8 @@ class NativeListener implements QuicEngineListener {
 
   async #close(code: number, reason: string): Promise<void> {
     this.#listener.stop();
-    await Promise.all([...this.#connections].map((c) => c.abort(code, reason)));
+    this.#stopping.abort();
+    await Promise.all([...this.#connections].map((c) => c.close(code, reason, 0)));
     // Connections still in their handshake close themselves once accepted (see `#accept`):
     // closing the endpoint under them would reach the client as a bare APPLICATION_ERROR
     // without our code (RFC 9000 §10.2.3).
@@ -336,6 +391,7 @@ async function connect(options: QuicConnectOptions): Promise<QuicEngineConnectio
 export const nativeQuicEngine: QuicEngine = {
   name: "native",
   supportsDatagrams: true,
+  supportsWebTransport: true,
   listen: (options) => Promise.resolve(new NativeListener(options)),
   connect,
 };

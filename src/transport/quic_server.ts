@@ -1,6 +1,9 @@
 /**
  * The QUIC listener: decides which connections become sessions (capacity, draining) and hands
- * them to the QUIC transport, on whichever engine `quic.engine` names.
+ * them to the QUIC transport, on whichever engine `quic.engine` names. Where the engine can, the
+ * same listener serves WebTransport (`quic.webtransport`): it decides on each session request
+ * as the WebSocket listener does on upgrades (path, draining, Origin, capacity), answering with
+ * an HTTP status.
  *
  * @module
  */
@@ -11,11 +14,13 @@ import type { Logger } from "../core/logger.ts";
 import type { ListenerEvents, RejectReason } from "../core/events.ts";
 import { loadQuicEngine } from "./quic_engines.ts";
 import type { TlsMaterial } from "./tls_certs.ts";
+import type { WebTransportRequest } from "./webtransport/webtransport_request.ts";
 import { attachQuicConnection } from "./quic_attach.ts";
 import {
   type QuicConnectionHandler,
   type QuicEngineConnection,
   type QuicEngineListener,
+  type WebTransportListenOptions,
 } from "./quic_engine.ts";
 
 /** Options for {@linkcode QuicServer.start}. */
@@ -32,6 +37,11 @@ export interface QuicServerOptions {
   events: ListenerEvents;
   /** Logger for refusals and listener faults. */
   logger: Logger;
+  /**
+   * Browser Origins allowed to open WebTransport sessions (403 otherwise); empty allows any.
+   * Requests without an Origin (native clients) are always allowed.
+   */
+  allowedOrigins: readonly string[];
 }
 
 /** A handler for a connection that is being refused: it ignores whatever still arrives. */
@@ -46,6 +56,9 @@ const IGNORE: QuicConnectionHandler = {
 export class QuicServer implements AsyncDisposable {
   readonly #options: QuicServerOptions;
   #listener: QuicEngineListener | undefined;
+  #webTransport = false;
+  /** WebTransport sessions admitted (answered 200) whose session is not registered yet. */
+  #admitting = 0;
   #draining = false;
   #openConnections = 0;
   #whenAllClosed: PromiseWithResolvers<void> | undefined;
@@ -64,6 +77,11 @@ export class QuicServer implements AsyncDisposable {
     const server = new QuicServer(options);
     const { config, tls, logger } = options;
     const engine = await loadQuicEngine(config.engine);
+    const webTransport = server.#webTransport = config.webtransport.enabled &&
+      engine.supportsWebTransport;
+    if (config.webtransport.enabled && !engine.supportsWebTransport) {
+      logger.warn("this QUIC engine has no HTTP/3; WebTransport is off", { engine: engine.name });
+    }
     server.#listener = await engine.listen({
       hostname: config.host,
       port: config.port,
@@ -75,6 +93,7 @@ export class QuicServer implements AsyncDisposable {
       datagrams: config.datagrams && engine.supportsDatagrams,
       onConnection: (connection) => server.#admit(connection),
       onError: (message, error) => logger.error(message, { error }),
+      webTransport: webTransport ? server.#webTransportOptions() : undefined,
     });
     if (config.datagrams && !engine.supportsDatagrams) {
       logger.warn("this QUIC engine has no datagrams; unreliable messages use the stream", {
@@ -87,6 +106,11 @@ export class QuicServer implements AsyncDisposable {
   /** The bound address. */
   get addr(): { hostname: string; port: number } {
     return this.#listener!.addr;
+  }
+
+  /** Whether the listener serves WebTransport too (enabled, and the engine can). */
+  get webTransport(): boolean {
+    return this.#webTransport;
   }
 
   /** Whether the listener is accepting. */
@@ -135,7 +159,7 @@ export class QuicServer implements AsyncDisposable {
   #admit(connection: QuicEngineConnection): QuicConnectionHandler {
     const { config, gateway } = this.#options;
     if (this.#draining) return this.#refuse(connection, "draining", DisconnectShutdown);
-    if (gateway.sessions.count("quic") >= config.max_connections) {
+    if (this.#sessions() >= config.max_connections) {
       return this.#refuse(connection, "max_connections", DisconnectServerFull);
     }
     this.#openConnections++;
@@ -145,6 +169,56 @@ export class QuicServer implements AsyncDisposable {
       closeLingerMs: config.close_linger_ms,
       onConnectionClosed: this.#connectionClosed,
     }).handler;
+  }
+
+  /**
+   * Sessions on this listener, of both protocols, with the WebTransport sessions answered 200 but
+   * not registered yet: a handful of handshakes finishing together would otherwise all pass
+   * before the first is registered (6 of 6 with room for 2, measured).
+   */
+  #sessions(): number {
+    const { sessions } = this.#options.gateway;
+    return sessions.count("quic") + sessions.count("webtransport") + this.#admitting;
+  }
+
+  #webTransportOptions(): WebTransportListenOptions {
+    const { config, logger, events } = this.#options;
+    const allowedOrigins = new Set(this.#options.allowedOrigins);
+    const refuse = (status: number, reason: RejectReason) => {
+      events.onConnectionRejected(reason);
+      logger.debug("webtransport session refused", { reason, status });
+      return status;
+    };
+    return {
+      handshakeTimeoutMs: config.webtransport.handshake_timeout_ms,
+      refuseLingerMs: config.close_linger_ms,
+      admit: (request: WebTransportRequest): number => {
+        if (request.url.pathname !== config.webtransport.path) return 404;
+        if (this.#draining) return refuse(503, "draining");
+        const { origin } = request;
+        if (allowedOrigins.size > 0 && origin !== undefined && !allowedOrigins.has(origin)) {
+          return refuse(403, "origin_not_allowed");
+        }
+        if (this.#sessions() >= config.max_connections) return refuse(503, "max_connections");
+        this.#admitting++;
+        return 200;
+      },
+      onSession: (connection) => {
+        this.#admitting--;
+        this.#openConnections++;
+        return attachQuicConnection(connection, {
+          gateway: this.#options.gateway,
+          maxMessageBytes: this.#options.maxMessageBytes,
+          closeLingerMs: config.close_linger_ms,
+          kind: "webtransport",
+          onConnectionClosed: this.#connectionClosed,
+        }).handler;
+      },
+      onHandshakeFailed: (error) => {
+        events.onConnectionRejected("bad_handshake");
+        logger.debug("webtransport handshake failed", { error: error.message });
+      },
+    };
   }
 
   /** Stops accepting and closes any connection still open with 1001; safe to call twice. */

@@ -1,6 +1,7 @@
 /**
- * The QUIC transport: one QUIC connection, on any engine, behind the {@linkcode Transport}
- * interface. Envelopes go as length-prefixed frames on the message stream, or as datagrams.
+ * The QUIC transport: one QUIC connection, on any engine, or one WebTransport session, behind
+ * the {@linkcode Transport} interface. Envelopes go as length-prefixed frames on the message
+ * stream, or as datagrams; both carry them alike.
  *
  * @module
  */
@@ -15,12 +16,14 @@ const encoder = new TextEncoder();
 export interface QuicTransportOptions {
   /** How long a closing connection waits for the peer to read its last frames, ms. */
   closeLingerMs: number;
+  /** `webtransport` for a WebTransport session; `quic` by default. */
+  kind?: "quic" | "webtransport";
 }
 
-/** A QUIC connection as a gateway {@linkcode Transport}. */
+/** A QUIC connection or WebTransport session as a gateway {@linkcode Transport}. */
 export class QuicTransport implements Transport {
-  /** Always `quic`. */
-  readonly kind = "quic" as const;
+  /** `quic`, or `webtransport` for a WebTransport session. */
+  readonly kind: "quic" | "webtransport";
   readonly #connection: QuicEngineConnection;
   readonly #closeLingerMs: number;
   #closing = false;
@@ -29,6 +32,7 @@ export class QuicTransport implements Transport {
   constructor(connection: QuicEngineConnection, options: QuicTransportOptions) {
     this.#connection = connection;
     this.#closeLingerMs = options.closeLingerMs;
+    this.kind = options.kind ?? "quic";
   }
 
   /**

@@ -1,8 +1,9 @@
 /**
  * Builds the browser bundle from the current source and serves it to the browser tests from a
  * real http origin: `/` is a page that imports `/client.js` (the bundle) and exposes it as
- * `globalThis.sdk`, with a bounded wait `globalThis.until(check, ms, what)`, then sets
- * `globalThis.sdkReady`.
+ * `globalThis.sdk`, with a bounded wait `globalThis.until(check, ms, what)` and
+ * `globalThis.devCertHashes(metricsUrl)` (WebTransport's `serverCertificateHashes` for a
+ * gateway on development certificates), then sets `globalThis.sdkReady`.
  */
 
 const ROOT = new URL("../../", import.meta.url);
@@ -25,6 +26,12 @@ const PAGE = `<!doctype html>
     };
     poll();
   });
+  // WebTransport's serverCertificateHashes for the gateway's development certificate, read
+  // from /dev-cert-hash on its metrics listener (metricsUrl: "http://host:port").
+  globalThis.devCertHashes = async (metricsUrl) => {
+    const { algorithm, value } = await (await fetch(metricsUrl + "/dev-cert-hash")).json();
+    return [{ algorithm, value: Uint8Array.from(atob(value), (c) => c.charCodeAt(0)) }];
+  };
   globalThis.sdkReady = true;
 </script>
 `;

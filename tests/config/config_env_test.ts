@@ -38,6 +38,7 @@ Deno.test("every config field has a GATEWAY_ variable named after its path", () 
     ...leafPaths(parseConfig({}) as unknown as Record<string, unknown>),
     "quic.cert_file", // optional fields have no default to show up above
     "quic.key_file",
+    "quic.webtransport.allowed_origins",
     "auth.jwt.hmac_secret_env",
     "auth.jwt.public_key_file",
     "auth.jwt.jwks_file",
