@@ -144,10 +144,9 @@ export class GatewayMetrics implements SessionEvents, FrameEvents, ListenerEvent
   /** Time to handle one message. */
   readonly handling = new Histogram(HANDLING_BUCKETS_SEC);
   /** Measured session round-trip times, per transport. */
-  readonly rtt: Record<TransportKind, Histogram> = {
-    websocket: new Histogram(RTT_BUCKETS_SEC),
-    quic: new Histogram(RTT_BUCKETS_SEC),
-  };
+  readonly rtt = Object.fromEntries(
+    TRANSPORT_KINDS.map((kind) => [kind, new Histogram(RTT_BUCKETS_SEC)]),
+  ) as Record<TransportKind, Histogram>;
   /** Exceptions caught by the last-resort handlers. */
   uncaughtErrors = 0;
   /** Duration of the latest heartbeat sweep, in seconds. */
