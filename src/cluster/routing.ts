@@ -29,6 +29,8 @@ import type { ServiceHost } from "../core/service_host.ts";
 import { LocalServiceHost } from "../services/service_host_local.ts";
 import { NatsServiceHost } from "./service_host_nats.ts";
 import type { SessionManager } from "../core/session_manager.ts";
+import type { RemoteSessions, SessionHandover } from "../core/session_resumer.ts";
+import { NatsSessionTakeover } from "./session_takeover_nats.ts";
 
 /** The routing layer the gateway runs with. */
 export interface Routing extends AsyncDisposable {
@@ -42,6 +44,14 @@ export interface Routing extends AsyncDisposable {
   readonly registry: ClusterRegistry | undefined;
   /** One session per user (on this node, or on every node over NATS); when asked for. */
   readonly logins: LoginRegistry | undefined;
+  /** Sessions moving between nodes on resume, in cluster mode. */
+  readonly takeover: SessionTakeover | undefined;
+}
+
+/** Moves sessions between nodes: asks other nodes, and answers them through `serve`. */
+export interface SessionTakeover extends RemoteSessions {
+  /** Answers other nodes' takeovers of this node's sessions through `handover`. */
+  serve(handover: SessionHandover): void;
 }
 
 /** What {@linkcode createRouting} needs from the rest of the gateway. */
@@ -71,6 +81,7 @@ export function createRouting(config: GatewayConfig, parts: RoutingParts): Routi
       cluster: undefined,
       registry: undefined,
       logins: parts.logins && new LocalLoginRegistry(parts.logins),
+      takeover: undefined,
       [Symbol.asyncDispose]: () => Promise.resolve(),
     };
   }
@@ -123,6 +134,7 @@ export function createRouting(config: GatewayConfig, parts: RoutingParts): Routi
       watcher.subscribe(connection);
       announcer.subscribe(connection);
       logins?.subscribe(connection);
+      takeover.subscribe(connection);
     },
     onReconnect: (connection) => {
       watcher.resync(connection);
@@ -138,6 +150,15 @@ export function createRouting(config: GatewayConfig, parts: RoutingParts): Routi
     logger,
   });
   const broker = new NatsBroker(hub, link, subjects, logger);
+  const takeover = new NatsSessionTakeover({
+    link,
+    subjects,
+    nodeId,
+    broker,
+    registry,
+    timeoutMs: config.routing.request_timeout_ms,
+    logger,
+  });
   const services = new NatsServiceHost({
     local: new LocalServiceHost({ router, hub, broker }),
     isLocal: (route) => router.get(route) !== undefined,
@@ -155,6 +176,7 @@ export function createRouting(config: GatewayConfig, parts: RoutingParts): Routi
     services,
     broker,
     logins,
+    takeover,
     cluster: {
       nodeId,
       get natsConnected() {
@@ -174,6 +196,7 @@ export function createRouting(config: GatewayConfig, parts: RoutingParts): Routi
       await announcer.close();
       await watcher[Symbol.asyncDispose]();
       await services[Symbol.asyncDispose]();
+      await takeover[Symbol.asyncDispose]();
       await broker[Symbol.asyncDispose]();
       await logins?.[Symbol.asyncDispose]();
       await link.close();

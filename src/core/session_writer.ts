@@ -3,39 +3,93 @@
  * goes through here, so counting (and whatever else must see every outbound message) happens
  * in one place.
  *
+ * A resumable session's reliable envelopes are stamped with its next `seq` and kept in its
+ * resume buffer (`resume_buffer.ts`) here, whether its connection is up or not; a session
+ * without a buffer costs one property check. Unreliable pushes and connection-level replies
+ * (`pong`, the answers to `auth`, `hello` and `resume`) carry no `seq` and are never kept.
+ *
  * @module
  */
 import type { FrameEvents } from "./events.ts";
 import { type EncodedPush, utf8ByteLength } from "./protocol.ts";
 import type { Session } from "./session.ts";
 
+/** Called when a detached session was sent more than its resume buffer can keep. */
+export type ResumeOverflowHandler = (session: Session) => void;
+
 /** Writes encoded envelopes to sessions through their transports. */
 export class SessionWriter {
   readonly #events: FrameEvents;
+  #onOverflow: ResumeOverflowHandler = () => {};
 
   /** Creates a writer that reports every frame and datagram to `events`. */
   constructor(events: FrameEvents) {
     this.#events = events;
   }
 
-  /** Sends one encoded envelope on the session's reliable path; false when it cannot send. */
+  /** Sets what happens to a session whose resume buffer overflowed (it is ended). */
+  onResumeOverflow(handler: ResumeOverflowHandler): void {
+    this.#onOverflow = handler;
+  }
+
+  /**
+   * Sends one encoded envelope on the session's reliable path, stamped with a `seq` when the
+   * session is resumable; false when it cannot send (a detached session keeps it for later).
+   */
   write(session: Session, text: string): boolean {
-    if (!session.transport.write(text)) return false;
-    session.messagesOut++;
-    this.#events.onFrameSent(session.kind, utf8ByteLength(text));
-    return true;
+    const resume = session.resume;
+    if (resume === undefined) return this.#send(session, text, utf8ByteLength(text));
+    if (resume.holding) {
+      resume.hold({ text, unreliable: false });
+      return true;
+    }
+    const bytes = utf8ByteLength(text);
+    const stamped = resume.append(text, bytes);
+    if (stamped === undefined) {
+      this.#onOverflow(session);
+      return false;
+    }
+    return this.#send(session, stamped, bytes + stamped.length - text.length);
+  }
+
+  /**
+   * Sends an envelope that belongs to the connection rather than to the session's sequence
+   * (`pong`, handshake answers): no `seq`, not kept for a resume.
+   */
+  writeControl(session: Session, text: string): boolean {
+    return this.#send(session, text, utf8ByteLength(text));
+  }
+
+  /** Sends again, as it is, an envelope the session's resume buffer kept (a replay). */
+  replay(session: Session, stamped: string): boolean {
+    return this.#send(session, stamped, utf8ByteLength(stamped));
   }
 
   /**
    * Sends one already-encoded push (a fan-out encodes once): as a datagram when it is marked
-   * unreliable and the transport can, else on the reliable path. False when it cannot send.
+   * unreliable and the transport can, else on the reliable path (an unreliable push without a
+   * `seq`). False when it cannot send.
    */
   sendPush(session: Session, push: EncodedPush): boolean {
-    if (push.unreliable && session.transport.writeDatagram?.(push.text)) {
-      session.messagesOut++;
-      this.#events.onDatagramSent(session.kind, utf8ByteLength(push.text));
+    if (push.unreliable) {
+      if (session.transport.writeDatagram?.(push.text)) {
+        session.messagesOut++;
+        this.#events.onDatagramSent(session.kind, utf8ByteLength(push.text));
+        return true;
+      }
+      return this.#send(session, push.text, utf8ByteLength(push.text));
+    }
+    if (session.resume?.holding) {
+      session.resume.hold(push);
       return true;
     }
     return this.write(session, push.text);
+  }
+
+  #send(session: Session, text: string, bytes: number): boolean {
+    if (!session.transport.write(text)) return false;
+    session.messagesOut++;
+    this.#events.onFrameSent(session.kind, bytes);
+    return true;
   }
 }

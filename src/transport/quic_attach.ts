@@ -5,6 +5,7 @@
  * @module
  */
 import {
+  DisconnectClientAway,
   DisconnectClientClosed,
   DisconnectMessageTooBig,
   DisconnectProtocolErrors,
@@ -78,7 +79,16 @@ export function attachQuicConnection(
       } else deliver(bytes, true);
     },
     onClosed: (info) => {
-      gateway.closed(session, info.remote ? DisconnectClientClosed : DisconnectTransportError);
+      // 1000 (or no code) is goodbye; another code from the client means it may come back; a
+      // close of our own making here (idle timeout, reset) is a drop.
+      gateway.closed(
+        session,
+        !info.remote
+          ? DisconnectTransportError
+          : info.code === 1000 || info.code === 0
+          ? DisconnectClientClosed
+          : DisconnectClientAway,
+      );
       options.onConnectionClosed?.();
     },
   };

@@ -18,7 +18,8 @@ Deno.test("the client bundle is one ES module without imports", async () => {
 
 Deno.test("GatewayClient in headless Chromium over WebSocket", async (t) => {
   const bundle = await buildClientBundle();
-  await using gateway = startTestGateway();
+  // Without resume, so that a reconnect opens a fresh session; the resume step has its own.
+  await using gateway = startTestGateway({ session: { resume_window_sec: 0 } });
   const server = servePage(bundle);
   let browser: TestBrowser | undefined;
   try {
@@ -98,13 +99,8 @@ Deno.test("GatewayClient in headless Chromium over WebSocket", async (t) => {
 
     await t.step({
       name: "a 4000 close followed by a reconnect that resumes the session and replays a push",
-      ignore: true, // resume: `hello`, `resume`, `seq` and replay in the gateway
       fn: async () => {
-        // Written before the resume schema exists (hence the cast): align it when enabling.
-        const resumeConfig = { session: { resume_window_sec: 30 } } as unknown as Parameters<
-          typeof startTestGateway
-        >[0];
-        await using resumable = startTestGateway(resumeConfig);
+        await using resumable = startTestGateway({ session: { resume_window_sec: 30 } });
         const url = JSON.stringify(`ws://127.0.0.1:${resumable.websocketAddr!.port}/ws`);
         const [ann, bob] = [await browser!.open(origin), await browser!.open(origin)];
         await ann.evaluate(`(async () => {
