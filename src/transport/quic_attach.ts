@@ -79,13 +79,13 @@ export function attachQuicConnection(
       } else deliver(bytes, true);
     },
     onClosed: (info) => {
-      // 1000 (or no code) is goodbye; another code from the client means it may come back; a
-      // close of our own making here (idle timeout, reset) is a drop.
+      // 1000 is goodbye; another code from the client means it may come back; an idle timeout
+      // or a reset is a drop.
       gateway.closed(
         session,
         !info.remote
           ? DisconnectTransportError
-          : info.code === 1000 || info.code === 0
+          : info.code === DisconnectClientClosed.code
           ? DisconnectClientClosed
           : DisconnectClientAway,
       );
