@@ -8,9 +8,11 @@
  * bounds. Once the session is detached nothing it is sent after that point may be dropped: a
  * message that does not fit is an overflow, and the session cannot be resumed without a gap.
  *
- * Stamping inserts `"seq":N,` after the envelope's opening brace: the buffer keeps, and a
- * replay sends, exactly the text first sent. The arrays are allocated on the first message, so
- * a session that was given a token but is sent nothing costs two numbers and a string.
+ * Stamping inserts `"seq":N,` after the envelope's opening brace. The buffer keeps the envelope
+ * as it was before stamping and stamps it again, the same way, to replay it: a replay sends
+ * exactly the text first sent, while a push fanned out to a thousand sessions stays one string
+ * that every buffer points to. The arrays are allocated on the first message, so a session
+ * that was given a token but is sent nothing costs two numbers and a string.
  *
  * @module
  */
@@ -91,8 +93,17 @@ export class ResumeBuffer {
     const buffer = new ResumeBuffer(limits, secret);
     buffer.#seq = lastSeq;
     buffer.#keepAfter = lastSeq;
-    for (const text of messages) {
-      if (!buffer.#keep(text, utf8ByteLength(text))) return undefined;
+    for (const stamped of messages) {
+      const prefix = stampOf(buffer.#seq + 1);
+      if (!stamped.startsWith(prefix)) {
+        throw new RangeError(
+          `Cannot restore a resume buffer: message ${
+            buffer.#seq + 1
+          } does not start with ${prefix}`,
+        );
+      }
+      const text = `{${stamped.slice(prefix.length)}`;
+      if (!buffer.#keep(text, utf8ByteLength(stamped))) return undefined;
     }
     return buffer;
   }
@@ -123,8 +134,8 @@ export class ResumeBuffer {
    * drop a message the client has not seen: an overflow.
    */
   append(text: string, bytes: number): string | undefined {
-    const stamped = `{"seq":${this.#seq + 1},${text.slice(1)}`;
-    return this.#keep(stamped, bytes + stamped.length - text.length) ? stamped : undefined;
+    const stamped = stamp(text, this.#seq + 1);
+    return this.#keep(text, bytes + stamped.length - text.length) ? stamped : undefined;
   }
 
   /**
@@ -137,7 +148,9 @@ export class ResumeBuffer {
       return undefined;
     }
     const texts: string[] = [];
-    for (let i = lastSeq + 1 - first; i < this.#count; i++) texts.push(this.#at(i));
+    for (let i = lastSeq + 1 - first; i < this.#count; i++) {
+      texts.push(stamp(this.#at(i), first + i));
+    }
     return texts;
   }
 
@@ -176,8 +189,8 @@ export class ResumeBuffer {
     return held;
   }
 
-  /** Keeps a stamped envelope as `seq + 1`; false on an overflow. */
-  #keep(stamped: string, size: number): boolean {
+  /** Keeps an envelope (`size`: its bytes once stamped) as `seq + 1`; false on an overflow. */
+  #keep(text: string, size: number): boolean {
     const { maxBytes, maxMessages } = this.#limits;
     while (this.#count > 0 && (this.#bytes + size > maxBytes || this.#count >= maxMessages)) {
       if (this.#seq - this.#count + 1 > this.#keepAfter) return false;
@@ -199,7 +212,7 @@ export class ResumeBuffer {
       sizes = this.#sizes!;
     }
     const index = (this.#head + this.#count) % texts.length;
-    texts[index] = stamped;
+    texts[index] = text;
     sizes[index] = size;
     this.#count++;
     this.#bytes += size;
@@ -233,4 +246,14 @@ export class ResumeBuffer {
     this.#head = (this.#head + 1) % texts.length;
     this.#count--;
   }
+}
+
+/** The stamp of `seq`, as it starts a stamped envelope. */
+function stampOf(seq: number): string {
+  return `{"seq":${seq},`;
+}
+
+/** `text` (an envelope, `{...}`) with `"seq":seq` as its first field. */
+function stamp(text: string, seq: number): string {
+  return `{"seq":${seq},${text.slice(1)}`;
 }

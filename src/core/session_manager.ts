@@ -40,15 +40,17 @@ export interface SessionManagerOptions {
   newId?: () => string;
 }
 
-function detachedTransport(kind: TransportKind): Transport {
-  return Object.freeze({ kind, write: () => false, close: () => {} });
-}
+/** The transports of detached sessions, one per kind: they send nothing. */
+const DETACHED = new Map<TransportKind, Transport>();
 
-/** The transport of every detached session: it sends nothing. */
-const DETACHED: Readonly<Record<TransportKind, Transport>> = {
-  websocket: detachedTransport("websocket"),
-  quic: detachedTransport("quic"),
-};
+function detachedTransport(kind: TransportKind): Transport {
+  let transport = DETACHED.get(kind);
+  if (transport === undefined) {
+    transport = Object.freeze({ kind, outboundBytes: 0, write: () => false, close: () => {} });
+    DETACHED.set(kind, transport);
+  }
+  return transport;
+}
 
 /** Registry of sessions with O(1) create, touch, close and lookup. */
 export class SessionManager {
@@ -88,7 +90,7 @@ export class SessionManager {
    */
   restore(id: string, kind: TransportKind, createdAt: number): Session | undefined {
     if (this.#sessions.has(id)) return undefined;
-    const session = this.#newSession(id, kind, "", DETACHED[kind]);
+    const session = this.#newSession(id, kind, "", detachedTransport(kind));
     session.createdAt = createdAt;
     session.state = "detached";
     this.#sessions.set(id, session);
@@ -238,7 +240,7 @@ export class SessionManager {
 
   #detach(session: Session, disconnect: Disconnect): void {
     session.state = "detached";
-    session.transport = DETACHED[session.kind];
+    session.transport = detachedTransport(session.kind);
     session.resume!.detach();
     this.#countByKind[session.kind]--;
     this.#detached++;

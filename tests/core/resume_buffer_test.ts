@@ -83,9 +83,11 @@ Deno.test("ResumeBuffer.restore rebuilds another node's buffer, and holding keep
   assert.equal(append(restored, push(4))?.startsWith('{"seq":4,'), true);
   assert.throws(() => ResumeBuffer.restore(LIMITS, "t", 0, 3, ["{}"]), RangeError);
   assert.equal(
-    ResumeBuffer.restore({ maxBytes: 1_000, maxMessages: 1 }, "t", 0, 2, source.after(1)!),
+    ResumeBuffer.restore({ maxBytes: 1_000, maxMessages: 1 }, "t", 1, 3, source.after(1)!),
     undefined,
+    "more than this node keeps",
   );
+  assert.throws(() => ResumeBuffer.restore(LIMITS, "t", 0, 2, source.after(1)!), RangeError);
 
   const holding = ResumeBuffer.holding(LIMITS, "h");
   assert.equal(holding.holding, true);
