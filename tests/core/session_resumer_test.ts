@@ -4,7 +4,7 @@
  * across them; the window, the buffer bound, single-use tokens, the rules per close, auth.
  */
 import assert from "node:assert/strict";
-import { type RunningGateway, startGateway } from "../../src/app.ts";
+import { createDefaultRouter, type RunningGateway, startGateway } from "../../src/app.ts";
 import { type GatewayConfigInput, parseConfig } from "../../src/config/config.ts";
 import { DisconnectShutdown } from "../../src/core/disconnect.ts";
 import { Logger } from "../../src/core/logger.ts";
@@ -15,8 +15,15 @@ import { quicPort, quicTestConfig } from "../_quic_harness.ts";
 import { type Envelope, ResumeClient, UdpRelay } from "../_resume_client.ts";
 import { hmacAuth, hmacToken } from "../_tokens.ts";
 
+/** Answers `test.held` requests only when released, so one can be in flight at will. */
+const held: (() => void)[] = [];
+
 /** A gateway on WebSocket and QUIC (1 s idle timeout, so a silent client drops fast). */
 function start(overrides: GatewayConfigInput = {}): RunningGateway {
+  const router = createDefaultRouter().register(
+    "test.held",
+    (data) => new Promise((resolve) => held.push(() => resolve(data))),
+  );
   return startGateway(
     parseConfig({
       ...overrides,
@@ -24,7 +31,7 @@ function start(overrides: GatewayConfigInput = {}): RunningGateway {
       quic: quicTestConfig("native", { idle_timeout_ms: 1_000, keep_alive_interval_ms: 300 }),
       metrics: { host: "127.0.0.1", port: 0 },
     }),
-    { logger: new Logger("error", () => {}) },
+    { logger: new Logger("error", () => {}), router },
   );
 }
 
@@ -282,6 +289,31 @@ Deno.test("resume answers malformed, not_first, bad_token and out_of_range with 
       assert.equal(notFirst.reason, "not_first");
     } finally {
       await talker.close();
+    }
+  });
+});
+
+Deno.test("a reply to a request in flight at the drop reaches the resumed connection, numbered", async () => {
+  await withGateway({}, async (gateway, connect) => {
+    const first = await connect("websocket");
+    const { resume_token: token } = dataOf(await first.call("hello"));
+    try {
+      await first.send({ type: "request", id: 7, route: "test.held", data: "late" });
+      await waitFor(() => held.length === 1, 3_000, "the request to reach the route");
+      await first.drop();
+      await using second = await connect("quic");
+      const ok = await second.call("resume", { data: { token, last_seq: first.lastSeq } });
+      assert.equal(dataOf(ok).replayed, 0);
+      held.splice(0).forEach((release) => release());
+      await waitFor(() => second.received.some((m) => m.id === 7), 3_000, "the late reply");
+      assert.deepEqual(second.received.find((m) => m.id === 7), {
+        seq: 1,
+        type: "response",
+        id: 7,
+        data: "late",
+      });
+    } finally {
+      held.splice(0).forEach((release) => release());
     }
   });
 });
