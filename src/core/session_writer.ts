@@ -12,6 +12,7 @@
  */
 import type { FrameEvents } from "./events.ts";
 import { type EncodedPush, utf8ByteLength } from "./protocol.ts";
+import type { ResumeBuffer } from "./resume_buffer.ts";
 import type { Session } from "./session.ts";
 
 /** Called when a detached session was sent more than its resume buffer can keep. */
@@ -38,18 +39,12 @@ export class SessionWriter {
    */
   write(session: Session, text: string): boolean {
     const resume = session.resume;
-    if (resume === undefined) return this.#send(session, text, utf8ByteLength(text));
-    if (resume.holding) {
-      resume.hold({ text, unreliable: false });
-      return true;
-    }
-    const bytes = utf8ByteLength(text);
-    const stamped = resume.append(text, bytes);
-    if (stamped === undefined) {
-      this.#onOverflow(session);
-      return false;
-    }
-    return this.#send(session, stamped, bytes + stamped.length - text.length);
+    if (resume !== undefined) return this.#writeSequenced(session, resume, text);
+    // Without resume, exactly the path before resume existed: the one check above is its cost.
+    if (!session.transport.write(text)) return false;
+    session.messagesOut++;
+    this.#events.onFrameSent(session.kind, utf8ByteLength(text));
+    return true;
   }
 
   /**
@@ -57,12 +52,12 @@ export class SessionWriter {
    * (`pong`, handshake answers): no `seq`, not kept for a resume.
    */
   writeControl(session: Session, text: string): boolean {
-    return this.#send(session, text, utf8ByteLength(text));
+    return this.#send(session, text);
   }
 
   /** Sends again, as it is, an envelope the session's resume buffer kept (a replay). */
   replay(session: Session, stamped: string): boolean {
-    return this.#send(session, stamped, utf8ByteLength(stamped));
+    return this.#send(session, stamped);
   }
 
   /**
@@ -77,19 +72,37 @@ export class SessionWriter {
         this.#events.onDatagramSent(session.kind, utf8ByteLength(push.text));
         return true;
       }
-      return this.#send(session, push.text, utf8ByteLength(push.text));
+      return this.#send(session, push.text);
     }
-    if (session.resume?.holding) {
-      session.resume.hold(push);
+    const resume = session.resume;
+    if (resume !== undefined && resume.holding) {
+      resume.hold(push);
       return true;
     }
     return this.write(session, push.text);
   }
 
-  #send(session: Session, text: string, bytes: number): boolean {
+  #writeSequenced(session: Session, resume: ResumeBuffer, text: string): boolean {
+    if (resume.holding) {
+      resume.hold({ text, unreliable: false });
+      return true;
+    }
+    const bytes = utf8ByteLength(text);
+    const stamped = resume.append(text, bytes);
+    if (stamped === undefined) {
+      this.#onOverflow(session);
+      return false;
+    }
+    if (!session.transport.write(stamped)) return false;
+    session.messagesOut++;
+    this.#events.onFrameSent(session.kind, bytes + stamped.length - text.length);
+    return true;
+  }
+
+  #send(session: Session, text: string): boolean {
     if (!session.transport.write(text)) return false;
     session.messagesOut++;
-    this.#events.onFrameSent(session.kind, bytes);
+    this.#events.onFrameSent(session.kind, utf8ByteLength(text));
     return true;
   }
 }
