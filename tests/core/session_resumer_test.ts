@@ -294,7 +294,7 @@ Deno.test("resume answers malformed, not_first, bad_token and out_of_range with 
 });
 
 Deno.test("a reply to a request in flight at the drop reaches the resumed connection, numbered", async () => {
-  await withGateway({}, async (gateway, connect) => {
+  await withGateway({}, async (_gateway, connect) => {
     const first = await connect("websocket");
     const { resume_token: token } = dataOf(await first.call("hello"));
     try {
