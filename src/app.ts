@@ -6,7 +6,7 @@
  */
 import { type GatewayConfig, websocketIdleTimeoutSec } from "./config/config.ts";
 import { Authenticator } from "./core/authenticator.ts";
-import { DisconnectShutdown } from "./core/disconnect.ts";
+import { DisconnectResumeElsewhere, DisconnectShutdown } from "./core/disconnect.ts";
 import { EventLoopLagMonitor } from "./ops/event_loop_lag.ts";
 import { Gateway } from "./core/gateway.ts";
 import { HeartbeatSweeper } from "./core/heartbeat_sweeper.ts";
@@ -23,7 +23,9 @@ import { echo, Router } from "./services/router.ts";
 import { createRouting, type Routing } from "./cluster/routing.ts";
 import type { ClusterRegistry } from "./cluster/registry.ts";
 import { chatService } from "./services/chat.ts";
+import { ResumeTokens } from "./core/resume_token.ts";
 import { SessionManager } from "./core/session_manager.ts";
+import { SessionResumer } from "./core/session_resumer.ts";
 import { SessionWriter } from "./core/session_writer.ts";
 import type { TokenVerifier } from "./core/token_verifier.ts";
 import { JwtVerifier } from "./core/token_verifier_jwt.ts";
@@ -112,6 +114,8 @@ export class RunningGateway implements GatewayServer {
   readonly #quicStarted: Promise<void>;
   readonly #keyLoaded: Promise<void>;
   readonly #authenticator: Authenticator | undefined;
+  readonly #resumer: SessionResumer | undefined;
+  readonly #shutdownConfig: GatewayConfig["shutdown"];
   readonly #sweeper: HeartbeatSweeper;
   readonly #lag: EventLoopLagMonitor;
   readonly #routing: Routing;
@@ -126,6 +130,7 @@ export class RunningGateway implements GatewayServer {
   /** Use {@linkcode startGateway}. */
   constructor(config: GatewayConfig, options: StartGatewayOptions = {}) {
     this.#logger = options.logger ?? new Logger(config.log.level);
+    this.#shutdownConfig = config.shutdown;
     this.metrics = new GatewayMetrics();
     this.sessions = new SessionManager({ events: this.metrics });
     // Replies and pushes leave through one writer, so both are counted alike.
@@ -146,6 +151,13 @@ export class RunningGateway implements GatewayServer {
         }
         : undefined,
     });
+    const { session } = config;
+    const resumeTokens = session.resume_window_sec > 0
+      ? new ResumeTokens(this.#routing.cluster?.nodeId ?? "local", {
+        maxBytes: session.resume_buffer_bytes,
+        maxMessages: session.resume_buffer_messages,
+      })
+      : undefined;
     const verifier = jwt ? options.tokenVerifier ?? JwtVerifier.load(auth.jwt) : undefined;
     this.#keyLoaded = Promise.resolve(verifier).then(() => {});
     this.#keyLoaded.catch(() => {}); // handed to whoever awaits `ready`
@@ -161,8 +173,24 @@ export class RunningGateway implements GatewayServer {
         leewaySec: auth.jwt.leeway_sec,
         events: this.metrics,
         logger: this.#logger.child({ component: "auth" }),
+        resumeTokens,
       });
       this.sessions.observe(this.#authenticator);
+    }
+    if (resumeTokens) {
+      this.#resumer = new SessionResumer({
+        sessions: this.sessions,
+        writer,
+        memberships: hub,
+        tokens: resumeTokens,
+        windowMs: session.resume_window_sec * 1000,
+        auth: this.#authenticator,
+        remote: this.#routing.takeover,
+        events: this.metrics,
+        logger: this.#logger.child({ component: "resume" }),
+      });
+      this.sessions.observe(this.#resumer);
+      this.#routing.takeover?.serve(this.#resumer);
     }
     const gateway = new Gateway({
       sessions: this.sessions,
@@ -174,6 +202,7 @@ export class RunningGateway implements GatewayServer {
       maxMessageBytes: config.protocol.max_message_bytes,
       maxProtocolErrors: config.protocol.max_protocol_errors,
       authenticator: this.#authenticator,
+      resumer: this.#resumer,
     });
     this.#lag = new EventLoopLagMonitor();
     this.#sweeper = new HeartbeatSweeper(this.sessions, {
@@ -229,14 +258,17 @@ export class RunningGateway implements GatewayServer {
         });
       }
       if (config.metrics.enabled) {
-        const sessionCount = () => this.sessions.size;
+        const sessions = this.sessions;
         this.#metricsServer = new MetricsServer({
           config: config.metrics,
           metrics: this.metrics,
           state: {
             count: (kind) => this.sessions.count(kind),
             get size() {
-              return sessionCount();
+              return sessions.size;
+            },
+            get detached() {
+              return sessions.detachedCount;
             },
             cluster: this.#routing.cluster,
           },
@@ -279,6 +311,7 @@ export class RunningGateway implements GatewayServer {
     } catch (error) {
       this.#lag.stop();
       this.#authenticator?.[Symbol.dispose]();
+      this.#resumer?.[Symbol.dispose]();
       // Release whatever did bind, and the cluster link and its timers, before rethrowing.
       void this.#websocket?.close();
       void this.#metricsServer?.close();
@@ -423,8 +456,12 @@ export class RunningGateway implements GatewayServer {
   }
 
   /**
-   * Stops the gateway: refuses new sessions, closes live ones with 1001 `going away`, waits
-   * for their close handshakes up to `graceMs`, then closes the listeners. Safe to call twice.
+   * Stops the gateway (a drain): `/readyz` answers 503 at once; after `shutdown.prestop_sec`
+   * it refuses new sessions and tells live ones to go, `shutdown.close_batch` per
+   * `shutdown.close_interval_ms`: resumable ones with 4004 (resume elsewhere), the others with
+   * 1001. Then it waits up to `graceMs` for their connections to close and, in a cluster, for
+   * other nodes to take over the detached sessions, ends what is left, and closes the
+   * listeners. Safe to call twice.
    */
   shutdown(graceMs = 0): Promise<void> {
     this.#stopped ??= this.#shutdown(graceMs);
@@ -433,20 +470,32 @@ export class RunningGateway implements GatewayServer {
 
   async #shutdown(graceMs: number): Promise<void> {
     this.#draining = true;
+    const { prestop_sec: prestopSec } = this.#shutdownConfig;
+    if (prestopSec > 0) {
+      this.#logger.info("draining: not ready, still serving", { prestop_sec: prestopSec });
+      await delay(prestopSec * 1000);
+    }
     this.#websocket?.drain();
     this.#quic?.drain();
     this.#sweeper.stop();
     this.#prober?.stop();
     await this.#quicStarted.catch(() => {});
-    const closed = this.sessions.closeAll(DisconnectShutdown);
+    const closed = await this.#closeInBatches();
     this.#logger.info("draining", { sessions_closed: closed, grace_ms: graceMs });
     const grace = AbortSignal.timeout(graceMs);
     await this.#websocket?.socketsClosed(grace);
     await this.#quic?.connectionsClosed(grace);
+    // Clients resume on other nodes, which take the detached sessions over from this one.
+    if (this.#routing.takeover && this.#resumer) await this.sessions.empty(grace);
     const left = (this.#websocket?.openSockets ?? 0) + (this.#quic?.openConnections ?? 0);
     if (left > 0) this.#logger.warn("grace period over; dropping connections", { left });
+    const stranded = this.sessions.endAll(DisconnectShutdown);
+    if (stranded > 0 && this.#routing.takeover) {
+      this.#logger.warn("sessions not resumed elsewhere in time", { sessions: stranded });
+    }
     await this.#websocket?.close();
     await this.#quic?.close();
+    this.#resumer?.[Symbol.dispose]();
     this.#authenticator?.[Symbol.dispose]();
     await this.#routing[Symbol.asyncDispose]();
     await this.#metricsServer?.close();
@@ -455,10 +504,34 @@ export class RunningGateway implements GatewayServer {
     this.#logger.info("stopped");
   }
 
+  /**
+   * Tells every live session to go, `shutdown.close_batch` at a time: with 4004 (resume
+   * elsewhere) where it can be resumed, else 1001. Returns how many.
+   */
+  async #closeInBatches(): Promise<number> {
+    const { close_batch: batch, close_interval_ms: intervalMs } = this.#shutdownConfig;
+    const live = [...this.sessions.values()].filter((session) => session.state === "live");
+    let closed = 0;
+    for (let start = 0; start < live.length; start += batch) {
+      if (start > 0 && intervalMs > 0) await delay(intervalMs);
+      for (const session of live.slice(start, start + batch)) {
+        const disconnect = session.resume !== undefined
+          ? DisconnectResumeElsewhere
+          : DisconnectShutdown;
+        if (this.sessions.close(session, disconnect)) closed++;
+      }
+    }
+    return closed;
+  }
+
   /** Shuts down with a one-second grace. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.shutdown(1_000);
   }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /**

@@ -151,7 +151,13 @@ export function runAuthTests(harness: TransportHarness): void {
       assert.deepEqual([refreshed.type, refreshed.id], ["response", 2]);
 
       const notice = JSON.parse(await idler.next(3_000));
-      assert.deepEqual(notice, { type: "push", route: "auth.expiring", data: { exp: expSec } });
+      // With resume on (the default) an authenticated session's pushes carry their `seq`.
+      assert.deepEqual(notice, {
+        seq: 1,
+        type: "push",
+        route: "auth.expiring",
+        data: { exp: expSec },
+      });
       const closed = await within(idler.closed, 4_000, "the expiry close");
       assert.deepEqual(closed, { code: 4003, reason: "token expired" });
       assert.ok(Date.now() >= expSec * 1000, "closed before the token's exp");

@@ -32,6 +32,11 @@ export interface ClientConnection extends AsyncDisposable {
   readonly closed: Promise<CloseInfo>;
   /** Closes the connection (default code 1000) and waits, bounded, for it to end; safe twice. */
   close(code?: number, reason?: string): Promise<void>;
+  /**
+   * Drops the connection without a close, as a dead link would (the peer sees 1006); absent
+   * where the transport cannot.
+   */
+  abort?(): Promise<void>;
 }
 
 /** Where and how to connect. */

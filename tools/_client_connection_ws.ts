@@ -76,6 +76,13 @@ class WsClientConnection implements ClientConnection {
     }
   }
 
+  async abort(): Promise<void> {
+    this.#closing = true;
+    this.#closedByClient = true;
+    this.#socket.terminate();
+    await this.closed;
+  }
+
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }

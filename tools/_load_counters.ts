@@ -35,6 +35,22 @@ export interface LoadCounters {
   serverCloses: Record<string, number>;
   /** Connections closed with 4000 heartbeat timeout. */
   heartbeatCloses: number;
+  /** Sessions resumed after a drop (`-reconnect`). */
+  resumes: number;
+  /** Resumes that failed, per reason. */
+  resumeFailures: Record<string, number>;
+  /** Messages the gateway replayed to resumed sessions. */
+  replayed: number;
+  /** Messages sent again after a resume: sent into a dropped connection, never received. */
+  resent: number;
+  /** Envelopes received twice (a `seq` seen before). */
+  duplicates: number;
+  /** Envelopes that never arrived (`seq` numbers skipped). */
+  seqGaps: number;
+  /** Sum of resume times, ms: from the drop to the last replayed message. */
+  resumeMsTotal: number;
+  /** Longest resume time, ms. */
+  resumeMsMax: number;
 }
 
 /** A fresh set of zero counts. */
@@ -54,6 +70,14 @@ export function emptyCounters(): LoadCounters {
     errorReplies: {},
     serverCloses: {},
     heartbeatCloses: 0,
+    resumes: 0,
+    resumeFailures: {},
+    replayed: 0,
+    resent: 0,
+    duplicates: 0,
+    seqGaps: 0,
+    resumeMsTotal: 0,
+    resumeMsMax: 0,
   };
 }
 
@@ -80,7 +104,15 @@ export function addCounters(all: LoadCounters[]): LoadCounters {
     total.received += c.received;
     total.lost += c.lost;
     total.heartbeatCloses += c.heartbeatCloses;
+    total.resumes += c.resumes;
+    total.replayed += c.replayed;
+    total.resent += c.resent;
+    total.duplicates += c.duplicates;
+    total.seqGaps += c.seqGaps;
+    total.resumeMsTotal += c.resumeMsTotal;
+    total.resumeMsMax = Math.max(total.resumeMsMax, c.resumeMsMax);
   }
+  total.resumeFailures = sum(all.map((c) => c.resumeFailures));
   total.failures = sum(all.map((c) => c.failures));
   total.errorReplies = sum(all.map((c) => c.errorReplies));
   total.serverCloses = sum(all.map((c) => c.serverCloses));
@@ -95,5 +127,6 @@ export function connectingCount(c: LoadCounters): number {
 /** Everything that counts against `-max-errors`. */
 export function errorCount(c: LoadCounters): number {
   const values = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
-  return c.failed + c.lost + values(c.errorReplies) + values(c.serverCloses);
+  return c.failed + c.lost + values(c.errorReplies) + values(c.serverCloses) +
+    values(c.resumeFailures) + c.duplicates + c.seqGaps;
 }

@@ -29,6 +29,8 @@ export interface LoadSettings {
   procs: number;
   /** Whether sessions that ended or failed to open were opened again (`-hold`). */
   hold: boolean;
+  /** Sessions dropped and resumed per second (`-reconnect`; 0: none). */
+  reconnect_per_sec: number;
   /** Local addresses connected from (empty: chosen by the kernel). */
   source_addresses: string[];
   /** Errors tolerated before the run counts as failed. */
@@ -71,6 +73,26 @@ export interface LoadReport {
   throughput: { sent_per_sec: number; received_per_sec: number };
   /** Round-trip times of replies. */
   latency_ms: LatencySummary;
+  /** Drops and resumes (`-reconnect`): duplicates and seq gaps must be 0. */
+  resume: {
+    /** Sessions resumed. */
+    resumes: number;
+    /** Resumes that failed, per reason. */
+    failures: Record<string, number>;
+    /** Messages replayed by the gateway. */
+    replayed: number;
+    /** Messages sent again after a resume: they went into a dropped connection and never
+     * reached the gateway (not an error). */
+    resent: number;
+    /** Envelopes received twice. */
+    duplicates: number;
+    /** Envelopes that never arrived (skipped `seq`). */
+    seq_gaps: number;
+    /** Mean time from a drop to the last replayed message, ms. */
+    mean_ms: number;
+    /** Longest such time, ms. */
+    max_ms: number;
+  };
   /** Connections the gateway closed. */
   closes: {
     /** Closes with 4000 heartbeat timeout. */
@@ -128,7 +150,12 @@ export function buildReport(
   const opened = counters.established - counters.reconnects;
   const verdict = `${passed ? "PASS" : "FAIL"}: ${opened} of ${settings.conn} ` +
     `sessions established (peak ${inputs.peakOpen} open at once), ${held}, ` +
-    `${counters.received} of ${counters.sent} messages answered, ${errors} errors ` +
+    `${counters.received} of ${counters.sent} messages answered, ` +
+    (settings.reconnect_per_sec > 0
+      ? `${counters.resumes} resumes with ${counters.duplicates} duplicated and ` +
+        `${counters.seqGaps} skipped messages, `
+      : "") +
+    `${errors} errors ` +
     `(max ${settings.max_errors})` + (inputs.aborted ? `; aborted: ${inputs.aborted}` : "");
   const elapsed = Math.max(inputs.elapsedSec, 0.001);
   return {
@@ -155,6 +182,16 @@ export function buildReport(
       received_per_sec: round(counters.received / elapsed),
     },
     latency_ms: latency,
+    resume: {
+      resumes: counters.resumes,
+      failures: counters.resumeFailures,
+      replayed: counters.replayed,
+      resent: counters.resent,
+      duplicates: counters.duplicates,
+      seq_gaps: counters.seqGaps,
+      mean_ms: counters.resumes === 0 ? 0 : round(counters.resumeMsTotal / counters.resumes, 2),
+      max_ms: round(counters.resumeMsMax, 2),
+    },
     closes: { heartbeat_timeout: counters.heartbeatCloses, by_server: counters.serverCloses },
     errors,
     aborted: inputs.aborted,
@@ -191,6 +228,17 @@ export function formatReport(r: LoadReport): string {
     `  throughput:  ${r.throughput.sent_per_sec} sent/s, ${r.throughput.received_per_sec} received/s`,
     `  latency:     p50 ${l.p50_ms} ms, p90 ${l.p90_ms} ms, p99 ${l.p99_ms} ms, ` +
     `p99.9 ${l.p999_ms} ms, max ${l.max_ms} ms (${l.count} samples)`,
+    ...(s.reconnect_per_sec > 0
+      ? [
+        `  resume:      ${r.resume.resumes} resumes at ${s.reconnect_per_sec}/s, ` +
+        `${r.resume.replayed} messages replayed, ${r.resume.resent} resent (never received), ` +
+        `${r.resume.duplicates} duplicated, ` +
+        `${r.resume.seq_gaps} skipped, failures ${
+          Object.values(r.resume.failures).reduce((a, b) => a + b, 0)
+        }${reasons(r.resume.failures)}; drop to last replayed message mean ` +
+        `${r.resume.mean_ms} ms, max ${r.resume.max_ms} ms`,
+      ]
+      : []),
     `  closes:      ${r.closes.heartbeat_timeout} heartbeat timeouts, by server ${
       Object.values(r.closes.by_server).reduce((a, b) => a + b, 0)
     }${reasons(r.closes.by_server)}`,

@@ -10,6 +10,7 @@ import type { ConnectOptions, Connector } from "./_client_connection.ts";
 import { ConnectError, connectFailureReason } from "./_client_connection.ts";
 import { emptyCounters, type LoadCounters } from "./_load_counters.ts";
 import { LatencyHistogram } from "./_latency_histogram.ts";
+import { ResumingConnection } from "./_resuming_connection.ts";
 
 /** What one process runs. */
 export interface LoadPlan {
@@ -30,7 +31,14 @@ export interface LoadPlan {
   /** Milliseconds before a session is reopened; doubles with each failed attempt in a row,
    * up to 16 times as long (default {@linkcode RECONNECT_DELAY_MS}). */
   reconnectDelayMs?: number;
+  /** Sessions dropped and resumed per second, across this process (`-reconnect`); 0: none. */
+  reconnectPerSec?: number;
+  /** Opens the connections that resume (they must not log in first); default: the run's. */
+  resumeConnector?: Connector;
 }
+
+/** How often the dropper of `-reconnect` wakes, ms. */
+const DROP_TICK_MS = 10;
 
 /** How long a held session waits before reopening, as a real client backs off. */
 export const RECONNECT_DELAY_MS = 1_000;
@@ -66,9 +74,13 @@ export class LoadRunner {
   readonly #message: (id: number) => string;
 
   /** Prepares a run of `plan` over `connect`. */
+  readonly #resumable: ResumingConnection[] = [];
+
   constructor(plan: LoadPlan, connect: Connector) {
     this.#plan = plan;
-    this.#connect = connect;
+    this.#connect = (plan.reconnectPerSec ?? 0) > 0
+      ? ResumingConnection.connector(connect, plan.resumeConnector ?? connect, this.counters)
+      : connect;
     const data = JSON.stringify("x".repeat(plan.payloadBytes));
     this.#message = plan.payloadBytes === 0
       ? (id) => `{"type":"ping","id":${id}}`
@@ -89,6 +101,8 @@ export class LoadRunner {
     const { connections, rampupMs } = this.#plan;
     const start = performance.now();
     const sessions: Promise<void>[] = [];
+    const dropper = new AbortController();
+    const dropping = this.#dropper(AbortSignal.any([stop, dropper.signal]));
     try {
       for (let i = 0; i < connections && !stop.aborted; i++) {
         await sleep(start + (rampupMs * i) / connections - performance.now(), stop);
@@ -98,6 +112,23 @@ export class LoadRunner {
       await Promise.all(sessions);
     } finally {
       stop.removeEventListener("abort", onStop);
+      dropper.abort();
+      await dropping;
+    }
+  }
+
+  /** `-reconnect`: drops random open sessions at the plan's rate; they resume on their own. */
+  async #dropper(signal: AbortSignal): Promise<void> {
+    const rate = this.#plan.reconnectPerSec ?? 0;
+    if (rate <= 0) return;
+    let due = 0;
+    while (!signal.aborted) {
+      await sleep(DROP_TICK_MS, signal);
+      due += rate * DROP_TICK_MS / 1000;
+      for (; due >= 1 && this.#resumable.length > 0; due--) {
+        this.#resumable[Math.floor(Math.random() * this.#resumable.length)].drop();
+      }
+      if (this.#resumable.length === 0) due = Math.min(due, 1);
     }
   }
 
@@ -147,10 +178,13 @@ export class LoadRunner {
       return false;
     }
     c.established++;
+    if (connection instanceof ResumingConnection) this.#resumable.push(connection);
     if (reopening) c.reconnects++;
     c.open++;
     c.peakOpen = Math.max(c.peakOpen, c.open);
     const inFlight = new Map<number, number>();
+    /** `-reconnect`: the drop count each message in flight was sent after. */
+    const sentOn = connection instanceof ResumingConnection ? new Map<number, number>() : undefined;
     // Resolved when the last reply in flight arrives, once the session has stopped sending.
     let drained: PromiseWithResolvers<void> | undefined;
     connection.onMessage = (text) => {
@@ -173,10 +207,24 @@ export class LoadRunner {
       const sentAt = typeof reply.id === "number" ? inFlight.get(reply.id) : undefined;
       if (sentAt === undefined) return;
       inFlight.delete(reply.id as number);
+      sentOn?.delete(reply.id as number);
       c.received++;
       this.latency.record(now - sentAt);
       if (inFlight.size === 0) drained?.resolve();
     };
+    if (connection instanceof ResumingConnection && sentOn !== undefined) {
+      // What went into a dropped connection and is unanswered after the replay never reached
+      // the gateway (a QUIC close discards unread stream data): send it again.
+      connection.onResumed = (generation) => {
+        for (const [id, on] of sentOn) {
+          if (on < generation) {
+            sentOn.set(id, generation);
+            c.resent++;
+            connection.send(this.#message(id)).catch(() => {});
+          }
+        }
+      };
+    }
     let ended = false;
     const ending = connection.closed.then((info) => {
       ended = true;
@@ -193,6 +241,7 @@ export class LoadRunner {
       const { messagesPerConnection: limit, intervalMs } = this.#plan;
       for (let id = 1; (limit === 0 || id <= limit) && !wake.signal.aborted; id++) {
         inFlight.set(id, performance.now());
+        if (sentOn !== undefined) sentOn.set(id, (connection as ResumingConnection).generation);
         try {
           await connection.send(this.#message(id));
         } catch (error) {
@@ -215,6 +264,8 @@ export class LoadRunner {
       stop.removeEventListener("abort", onStop);
       c.lost += inFlight.size;
       inFlight.clear();
+      const at = this.#resumable.indexOf(connection as ResumingConnection);
+      if (at >= 0) this.#resumable.splice(at, 1);
       await connection.close();
       await ending;
       c.open--;

@@ -58,6 +58,11 @@ ${TARGET_USAGE}
   -hold                 reopen a session when it ends or fails to open (after about 1 s,
                         doubling up to about 16 s while it keeps failing), holding -conn
                         open until -duration ends; needs -msg 0
+  -reconnect <n>        drop this many sessions a second (each closes its connection with
+                        4000 as a dead link would) and resume them on a new connection with
+                        the last seq seen; counts resumes, replayed, duplicated and skipped
+                        messages (the last two must be 0); needs -payload of at least 1, since
+                        pongs are not replayed (default 0: off)
   -max-errors <n>       errors tolerated before the run fails and stops (default 0)
 ${TOKEN_USAGE}
 ${MINT_USAGE}
@@ -84,6 +89,7 @@ const OPTIONS = {
   payload: { type: "string" },
   procs: { type: "string" },
   hold: { type: "boolean" },
+  reconnect: { type: "string" },
   "max-errors": { type: "string" },
   json: { type: "boolean" },
   help: { type: "boolean", short: "h" },
@@ -123,6 +129,14 @@ async function parseFlags(args: string[]): Promise<Flags | "help"> {
     );
   }
   if (procs > conn) throw new UsageError(`--procs ${procs} is more than --conn ${conn}`);
+  const reconnect = intFlag("reconnect", f.reconnect, 0, 0, 1_000_000);
+  const payload = intFlag("payload", f.payload, 0, 0, 16 * 1024 * 1024);
+  if (reconnect > 0 && payload === 0) {
+    throw new UsageError(
+      "--reconnect needs --payload of at least 1: it checks answers replayed after a resume, " +
+        "and pongs are never replayed",
+    );
+  }
   const loopback = /^127\.\d+\.\d+\.\d+$|^localhost$/.test(target.hostname);
   const secretEnv = f["jwt-secret-env"];
   const token = await readToken(f);
@@ -152,9 +166,10 @@ async function parseFlags(args: string[]): Promise<Flags | "help"> {
       interval_ms: intFlag("interval", f.interval, 1000, 1, 3_600_000),
       rampup_sec: intFlag("rampup", f.rampup, 0, 0, 86_400),
       duration_sec: duration,
-      payload_bytes: intFlag("payload", f.payload, 0, 0, 16 * 1024 * 1024),
+      payload_bytes: payload,
       procs,
       hold,
+      reconnect_per_sec: reconnect,
       // Only loopback has 127.0.0.x to spare, and only the ws client can pick its source. One
       // process gets one too: with a source the tool picks the ports (see _source_ports.ts).
       source_addresses: loopback && target.transport === "ws"
@@ -178,6 +193,8 @@ function planFor(target: Target, s: LoadSettings, conn: number, source?: string)
     rampupMs: s.rampup_sec * 1000,
     payloadBytes: s.payload_bytes,
     hold: s.hold,
+    reconnectPerSec: s.reconnect_per_sec / s.procs,
+    resumeConnector: CONNECTORS[target.transport],
   };
 }
 
@@ -198,6 +215,8 @@ function workerArgs(s: LoadSettings, target: Target, conn: number, source: strin
     `--duration=${s.duration_sec}`,
     `--payload=${s.payload_bytes}`,
     ...(s.hold ? ["--hold"] : []),
+    // Each worker drops its share of the rate, rounded up.
+    `--reconnect=${Math.ceil(s.reconnect_per_sec / s.procs)}`,
     `--worker=${source}`,
   ];
 }
@@ -287,6 +306,7 @@ async function coordinate(flags: Flags): Promise<number> {
       `${Math.round((performance.now() - t0) / 1000)}s  open ${c.open}/${s.conn}  ` +
         `connecting ${connectingCount(c)}  failed ${c.failed}  ` +
         (s.hold ? `reconnects ${c.reconnects}  ` : "") +
+        (s.reconnect_per_sec > 0 ? `resumes ${c.resumes}  ` : "") +
         `sent ${c.sent}  received ${c.received} (${rate} msg/s)  errors ${errors}`,
     );
   };

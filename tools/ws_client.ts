@@ -28,6 +28,10 @@ ${TARGET_USAGE}
   -i, -interactive      send each line typed on stdin: a line starting with { is sent as is,
                         any other line as the data of a request to -route (default echo).
                         The default when stdin is a terminal and -messages is not given.
+                        It starts with hello, so the session can be resumed and what the
+                        gateway sends carries its seq; /resume drops the connection (as a
+                        dead link would) and resumes the session on a new one with the last
+                        seq seen, printing the messages replayed.
 ${TOKEN_USAGE}
   -h, -help             show this help
 
@@ -57,9 +61,9 @@ function parseData(text: string | undefined): unknown {
   }
 }
 
-/** Matches replies to the messages sent and prints both. */
+/** Matches replies to the messages sent and prints both, across resumed connections. */
 class Conversation {
-  readonly #connection: ClientConnection;
+  #connection: ClientConnection;
   readonly #sentAt = new Map<number, number>();
   /** Send times of verbatim lines without an id, answered by replies without one. */
   readonly #anonymous: number[] = [];
@@ -67,10 +71,72 @@ class Conversation {
   #nextId = 1;
   /** The `type` of the latest reply that carried an id. */
   readonly replyTypes = new Map<number, string>();
+  /** The latest resume token the gateway gave (`hello`, `auth`, `resume` answers). */
+  resumeToken: string | undefined;
+  /** The highest `seq` received. */
+  lastSeq = 0;
+  readonly #ended = Promise.withResolvers<CloseInfo>();
+  #resuming = false;
 
   constructor(connection: ClientConnection) {
     this.#connection = connection;
+    this.#attach(connection);
+  }
+
+  /** Resolves when the current connection ends, unless this side is resuming it. */
+  get closed(): Promise<CloseInfo> {
+    return this.#ended.promise;
+  }
+
+  #attach(connection: ClientConnection): void {
     connection.onMessage = (text) => this.#received(text);
+    void connection.closed.then((info) => {
+      if (connection === this.#connection && !this.#resuming) this.#ended.resolve(info);
+    });
+  }
+
+  /**
+   * Drops the connection as a dead link would and resumes the session on a new one from
+   * `connect`; false (with a message) when it cannot.
+   */
+  async resume(connect: () => Promise<ClientConnection>): Promise<boolean> {
+    const token = this.resumeToken;
+    if (token === undefined) {
+      console.error("ws_client: no resume token: the gateway did not answer hello with one");
+      return false;
+    }
+    // What was typed before reaches the gateway first (a QUIC close discards unread data).
+    const deadline = performance.now() + REPLY_TIMEOUT_MS;
+    while (this.outstanding > 0 && performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const old = this.#connection;
+    this.#resuming = true;
+    try {
+      if (old.abort) await old.abort();
+      else await old.close(4000, "resume");
+      console.error(`Dropped the connection; resuming after seq ${this.lastSeq}`);
+      const next = await connect();
+      this.#connection = next;
+      this.#attach(next);
+    } catch (error) {
+      if (!(error instanceof ConnectError)) throw error;
+      console.error(`ws_client: ${error.message}`);
+      this.#ended.resolve({ code: 1006, reason: "reconnect failed", byClient: true });
+      return false;
+    } finally {
+      this.#resuming = false;
+    }
+    const id = this.nextId();
+    const resume = (shown: string) =>
+      JSON.stringify({ type: "resume", id, data: { token: shown, last_seq: this.lastSeq } });
+    await this.send(resume(token), id, resume("<token>"));
+    return await this.replied(id, REPLY_TIMEOUT_MS);
+  }
+
+  /** Closes the current connection. */
+  close(): Promise<void> {
+    return this.#connection.close();
   }
 
   /** Messages still waiting for a reply. */
@@ -121,6 +187,9 @@ class Conversation {
       const envelope = JSON.parse(text);
       id = envelope?.id;
       if (typeof id === "number") this.replyTypes.set(id, String(envelope.type));
+      if (typeof envelope?.seq === "number") this.lastSeq = Math.max(this.lastSeq, envelope.seq);
+      const token = envelope?.data?.resume_token;
+      if (typeof token === "string") this.resumeToken = token;
     } catch {
       // Not JSON: print it as it came.
     }
@@ -173,11 +242,17 @@ async function interactive(
   conversation: Conversation,
   route: string,
   closed: Promise<CloseInfo>,
+  connect: () => Promise<ClientConnection>,
 ): Promise<number> {
   console.error(
     `Type a message and press Enter: {...} is sent as is, other text as data to route ` +
-      `"${route}". Ctrl-D quits.`,
+      `"${route}"; /resume drops the connection and resumes the session. Ctrl-D quits.`,
   );
+  if (conversation.resumeToken === undefined) {
+    const id = conversation.nextId();
+    await conversation.send(JSON.stringify({ type: "hello", id }), id);
+    await conversation.replied(id, REPLY_TIMEOUT_MS);
+  }
   const lines = Deno.stdin.readable.pipeThrough(new TextDecoderStream()).getReader();
   let buffered = "";
   const gone = closed.then(() => undefined);
@@ -191,7 +266,9 @@ async function interactive(
       const line = buffered.slice(0, newline).trim();
       buffered = buffered.slice(newline + 1);
       if (line === "") continue;
-      if (line.startsWith("{")) {
+      if (line === "/resume") {
+        if (!await conversation.resume(connect)) return 1;
+      } else if (line.startsWith("{")) {
         let id: unknown;
         try {
           id = JSON.parse(line).id;
@@ -275,7 +352,7 @@ export async function main(args: string[]): Promise<number> {
   console.error(`Connected to ${describeTarget(target)}`);
   const conversation = new Conversation(connection);
   let byGateway: CloseInfo | undefined;
-  const closed = connection.closed.then((info) => {
+  const closed = conversation.closed.then((info) => {
     if (!info.byClient) byGateway = info;
     return info;
   });
@@ -284,11 +361,16 @@ export async function main(args: string[]): Promise<number> {
     status = token === undefined ? 0 : await logIn(conversation, token, closed);
     if (status === 0) {
       status = isInteractive
-        ? await interactive(conversation, route ?? "echo", closed)
+        ? await interactive(
+          conversation,
+          route ?? "echo",
+          closed,
+          () => CONNECTORS[target.transport](target),
+        )
         : await sendMessages(conversation, count, intervalMs, envelope, closed);
     }
   } finally {
-    await connection.close();
+    await conversation.close();
   }
   if (byGateway) {
     console.error(`ws_client: the gateway closed the connection: ${describeClose(byGateway)}`);

@@ -3,18 +3,40 @@
  * sessions. While NATS is down, pushes are delivered to this node's sessions only and counted
  * as `degraded`, rather than queued for later: a late game event is worse than a missing one.
  *
+ * Every push it publishes carries its origin (`PushSequencer`), and it notes, per publisher, the
+ * latest push it has delivered: how far this node has seen the push stream, which a session
+ * takeover between nodes compares (`session_takeover_nats.ts`).
+ *
  * @module
  */
 import { headers, type Msg, type NatsConnection, type Subscription } from "@nats-io/nats-core";
 import type { EncodedPush } from "../core/protocol.ts";
 import type { Broker } from "../services/broker.ts";
-import { PushHeader, type PushTarget, type Subjects } from "./cluster_protocol.ts";
+import {
+  parseOrigin,
+  type PushCuts,
+  PushHeader,
+  PushSequencer,
+  type PushTarget,
+  type Subjects,
+} from "./cluster_protocol.ts";
 import type { Hub } from "../services/hub.ts";
 import type { Logger } from "../core/logger.ts";
 import type { NatsLink } from "./nats_link.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+
+/** A publisher silent this long is left out of the cuts a takeover waits for, ms. */
+const RECENT_MS = 10_000;
+/** A publisher silent this long is forgotten, ms. */
+const FORGET_MS = 60_000;
+
+/** The latest push delivered from one publisher. */
+interface Seen {
+  seq: number;
+  at: number;
+}
 
 /** A {@linkcode Broker} over NATS. */
 export class NatsBroker implements Broker {
@@ -23,6 +45,10 @@ export class NatsBroker implements Broker {
   readonly #subjects: Subjects;
   readonly #logger: Logger;
   #subscription: Subscription | undefined;
+  readonly #origin = new PushSequencer();
+  readonly #seen = new Map<string, Seen>();
+  /** Checks of takeovers waiting to have seen as far as another node. */
+  readonly #waiters = new Set<() => void>();
   /** Pushes delivered only locally because NATS was down. */
   localOnly = 0;
 
@@ -47,10 +73,24 @@ export class NatsBroker implements Broker {
   #deliver(message: Msg): void {
     const target = message.headers?.get(PushHeader.target) as PushTarget | undefined;
     const key = message.headers?.get(PushHeader.key) ?? "";
+    const origin = parseOrigin(message.headers?.get(PushHeader.origin) || undefined);
     const push = {
       text: decoder.decode(message.data),
       unreliable: message.headers?.get(PushHeader.unreliable) === "1",
+      origin,
     };
+    this.#route(target, key, push, message);
+    if (origin === undefined) return;
+    const seen = this.#seen.get(origin.publisher);
+    if (seen === undefined) this.#seen.set(origin.publisher, { seq: origin.seq, at: Date.now() });
+    else {
+      seen.seq = origin.seq;
+      seen.at = Date.now();
+    }
+    if (this.#waiters.size > 0) { for (const check of [...this.#waiters]) check(); }
+  }
+
+  #route(target: PushTarget | undefined, key: string, push: EncodedPush, message: Msg): void {
     switch (target) {
       case "session":
         this.#hub.deliverToSession(key, push);
@@ -80,6 +120,7 @@ export class NatsBroker implements Broker {
     h.set(PushHeader.key, key);
     if (except) h.set(PushHeader.except, except);
     if (push.unreliable) h.set(PushHeader.unreliable, "1");
+    h.set(PushHeader.origin, this.#origin.next());
     try {
       connection.publish(this.#subjects.push, encoder.encode(push.text), { headers: h });
       return true;
@@ -110,6 +151,49 @@ export class NatsBroker implements Broker {
   /** Pushes to every session on every node. */
   toAll(push: EncodedPush): void {
     if (!this.#publish("all", "", push)) this.#hub.deliverToAll(push);
+  }
+
+  /** The latest push delivered here from each publisher (forgetting long-silent ones). */
+  cuts(): PushCuts {
+    const cuts: PushCuts = [];
+    const forget = Date.now() - FORGET_MS;
+    for (const [publisher, seen] of this.#seen) {
+      if (seen.at < forget) this.#seen.delete(publisher);
+      else cuts.push([publisher, seen.seq]);
+    }
+    return cuts;
+  }
+
+  /** {@linkcode cuts} of the publishers heard from lately: what another node can catch up on. */
+  recentCuts(): PushCuts {
+    const cuts: PushCuts = [];
+    const recent = Date.now() - RECENT_MS;
+    for (const [publisher, seen] of this.#seen) {
+      if (seen.at >= recent) cuts.push([publisher, seen.seq]);
+    }
+    return cuts;
+  }
+
+  /**
+   * Resolves true once this node has delivered every publisher's pushes up to `cuts`, or false
+   * after `timeoutMs`.
+   */
+  caughtUp(cuts: PushCuts, timeoutMs: number): Promise<boolean> {
+    const reached = () =>
+      cuts.every(([publisher, seq]) => (this.#seen.get(publisher)?.seq ?? 0) >= seq);
+    if (reached()) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (caught: boolean) => {
+        clearTimeout(timer);
+        this.#waiters.delete(check);
+        resolve(caught);
+      };
+      const check = () => {
+        if (reached()) done(true);
+      };
+      const timer = setTimeout(() => done(false), timeoutMs);
+      this.#waiters.add(check);
+    });
   }
 
   /** Stops receiving pushes. */

@@ -4,8 +4,9 @@
  *
  * Subjects, under a configurable prefix `P` (default `mmo`):
  * - `P.push`: a push for sessions anywhere; headers say who (`t`: session, user, group or
- *   all; `k`: the id or group; `x`: a session to skip; `u`: "1" to send it unreliably), the
- *   body is the encoded envelope.
+ *   all; `k`: the id or group; `x`: a session to skip; `u`: "1" to send it unreliably) and
+ *   where it comes from (`o`: `<publisher>:<n>`, see {@linkcode PushSequencer}), the body is
+ *   the encoded envelope.
  * - `P.svc.<service>.<method>`: a request or notify; service instances share it through the
  *   queue group `P.svc.<service>`.
  * - `P.node.<node id>`: session changes a remote service makes (join, leave, bind user, data).
@@ -16,6 +17,8 @@
  * - `P.reg.announce`: every gateway node and service process says, every announce interval,
  *   who it is and which routes it serves (an {@linkcode Announcement}); on shutdown it says
  *   goodbye (a {@linkcode Withdrawal}) on the same subject.
+ * - `P.resume.<node id>`: another node takes over a session this node holds (resume); the body
+ *   is a {@linkcode TakeoverRequest}, the answer a {@linkcode TakeoverReply}.
  * - `P.reg.query`: a gateway that has just (re)connected asks every instance to announce now;
  *   each answers with its announcement on the query's reply subject, to that gateway only.
  * - `P.admin.<node id>`: the admin API asks one gateway node about its own sessions (list,
@@ -24,12 +27,46 @@
  *
  * @module
  */
+import type { PushOrigin, ResumeFailureReason } from "../core/protocol.ts";
+import type { SessionIdentity, SessionSnapshot } from "../core/session_resumer.ts";
 
 /** Kinds of push target, as carried in the `t` header. */
 export type PushTarget = "session" | "user" | "group" | "all";
 
 /** Header names of a push message. */
-export const PushHeader = { target: "t", key: "k", except: "x", unreliable: "u" } as const;
+export const PushHeader = {
+  target: "t",
+  key: "k",
+  except: "x",
+  unreliable: "u",
+  origin: "o",
+} as const;
+
+/**
+ * Numbers a publisher's pushes (`o` header: `<publisher>:<n>`): a fresh random publisher id
+ * per process, so a restarted process never reuses a number, and 1, 2, 3, ... NATS keeps one
+ * publisher's messages in order, so every node can say which of a publisher's pushes it has
+ * seen by one number, which a session takeover relies on.
+ */
+export class PushSequencer {
+  /** This publisher's id. */
+  readonly publisher: string = crypto.randomUUID().replaceAll("-", "").slice(0, 16);
+  #seq = 0;
+
+  /** The `o` header value of the next push. */
+  next(): string {
+    return `${this.publisher}:${++this.#seq}`;
+  }
+}
+
+/** Reads an `o` header; undefined when absent or malformed. */
+export function parseOrigin(value: string | undefined): PushOrigin | undefined {
+  if (value === undefined) return undefined;
+  const colon = value.lastIndexOf(":");
+  const seq = Number(value.slice(colon + 1));
+  if (colon <= 0 || !Number.isSafeInteger(seq) || seq < 1) return undefined;
+  return { publisher: value.slice(0, colon), seq };
+}
 
 /** Subject names for one cluster prefix. */
 export class Subjects {
@@ -70,6 +107,10 @@ export class Subjects {
   /** Where instances announce themselves and say goodbye. */
   get announce(): string {
     return `${this.prefix}.reg.announce`;
+  }
+  /** Where other nodes ask a node to hand over a session (resume). */
+  resume(nodeId: string): string {
+    return `${this.prefix}.resume.${nodeId}`;
   }
   /** Where a gateway asks every instance to announce now. */
   get query(): string {
@@ -160,6 +201,30 @@ export type SessionChange =
   | { op: "leave"; session: string; group: string }
   | { op: "user"; session: string; user: string }
   | { op: "data"; session: string; key: string; value: unknown };
+
+/** How far a node has seen each publisher's pushes: `[publisher, n]` pairs. */
+export type PushCuts = [publisher: string, seq: number][];
+
+/** A node asks the node holding a session to move it (on `P.resume.<node id>`). */
+export interface TakeoverRequest {
+  /** `prepare`: who is it (nothing moves); `commit`: hand it over. */
+  op: "prepare" | "commit";
+  /** The session id, from the resume token. */
+  session: string;
+  /** The token's secret. */
+  secret: string;
+  /** The client's `last_seq`. */
+  last_seq: number;
+  /** `commit`: how far the asking node had seen the push stream when it joined the session's
+   * groups; the holder waits until it has seen as far before it hands over. */
+  cuts?: PushCuts;
+}
+
+/** The holder's answer to a {@linkcode TakeoverRequest}. */
+export type TakeoverReply =
+  | { ok: true; identity: SessionIdentity }
+  | { ok: true; snapshot: SessionSnapshot; cuts: PushCuts }
+  | { ok: false; reason: ResumeFailureReason };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

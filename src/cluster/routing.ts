@@ -33,6 +33,8 @@ import type { ServiceHost } from "../core/service_host.ts";
 import { LocalServiceHost } from "../services/service_host_local.ts";
 import { NatsServiceHost } from "./service_host_nats.ts";
 import type { SessionManager } from "../core/session_manager.ts";
+import type { RemoteSessions, SessionHandover } from "../core/session_resumer.ts";
+import { NatsSessionTakeover } from "./session_takeover_nats.ts";
 
 /** The routing layer the gateway runs with. */
 export interface Routing extends AsyncDisposable {
@@ -52,6 +54,8 @@ export interface Routing extends AsyncDisposable {
    * the API reaches every gateway node: this one alone, or all of them over NATS.
    */
   serveAdmin(node: AdminNode, options: AdminRoutingOptions): AdminCluster;
+  /** Sessions moving between nodes on resume, in cluster mode. */
+  readonly takeover: SessionTakeover | undefined;
 }
 
 /** Limits of the admin requests between nodes, from the `admin` config section. */
@@ -60,6 +64,12 @@ export interface AdminRoutingOptions {
   timeoutMs: number;
   /** Largest request a node reads, bytes. */
   maxRequestBytes: number;
+}
+
+/** Moves sessions between nodes: asks other nodes, and answers them through `serve`. */
+export interface SessionTakeover extends RemoteSessions {
+  /** Answers other nodes' takeovers of this node's sessions through `handover`. */
+  serve(handover: SessionHandover): void;
 }
 
 /** What {@linkcode createRouting} needs from the rest of the gateway. */
@@ -90,6 +100,7 @@ export function createRouting(config: GatewayConfig, parts: RoutingParts): Routi
       registry: undefined,
       logins: parts.logins && new LocalLoginRegistry(parts.logins),
       serveAdmin: (node) => new LocalAdminCluster(node),
+      takeover: undefined,
       [Symbol.asyncDispose]: () => Promise.resolve(),
     };
   }
@@ -144,6 +155,7 @@ export function createRouting(config: GatewayConfig, parts: RoutingParts): Routi
       announcer.subscribe(connection);
       logins?.subscribe(connection);
       admin?.subscribe(connection);
+      takeover.subscribe(connection);
     },
     onReconnect: (connection) => {
       watcher.resync(connection);
@@ -159,6 +171,15 @@ export function createRouting(config: GatewayConfig, parts: RoutingParts): Routi
     logger,
   });
   const broker = new NatsBroker(hub, link, subjects, logger);
+  const takeover = new NatsSessionTakeover({
+    link,
+    subjects,
+    nodeId,
+    broker,
+    registry,
+    timeoutMs: config.routing.request_timeout_ms,
+    logger,
+  });
   const services = new NatsServiceHost({
     local: new LocalServiceHost({ router, hub, broker }),
     isLocal: (route) => router.get(route) !== undefined,
@@ -176,6 +197,7 @@ export function createRouting(config: GatewayConfig, parts: RoutingParts): Routi
     services,
     broker,
     logins,
+    takeover,
     cluster: {
       nodeId,
       get natsConnected() {
@@ -210,6 +232,7 @@ export function createRouting(config: GatewayConfig, parts: RoutingParts): Routi
       await admin?.[Symbol.asyncDispose]();
       await watcher[Symbol.asyncDispose]();
       await services[Symbol.asyncDispose]();
+      await takeover[Symbol.asyncDispose]();
       await broker[Symbol.asyncDispose]();
       await logins?.[Symbol.asyncDispose]();
       await link.close();

@@ -18,6 +18,7 @@ import {
   encodeJson,
   INSTANCE_ID,
   PushHeader,
+  PushSequencer,
   type PushTarget,
   REGISTRY_VERSION,
   type ServiceCall,
@@ -46,11 +47,13 @@ class RemoteContext implements ServiceContext {
   readonly #call: ServiceCall;
   readonly #nc: NatsConnection;
   readonly #subjects: Subjects;
+  readonly #origin: PushSequencer;
 
-  constructor(call: ServiceCall, nc: NatsConnection, subjects: Subjects) {
+  constructor(call: ServiceCall, nc: NatsConnection, subjects: Subjects, origin: PushSequencer) {
     this.#call = call;
     this.#nc = nc;
     this.#subjects = subjects;
+    this.#origin = origin;
     this.#userId = call.user;
     const data = { ...call.sessionData };
     this.session = {
@@ -89,6 +92,7 @@ class RemoteContext implements ServiceContext {
     if (except) h.set(PushHeader.except, except);
     const push = encodePush(route, data, options);
     if (push.unreliable) h.set(PushHeader.unreliable, "1");
+    h.set(PushHeader.origin, this.#origin.next());
     this.#nc.publish(this.#subjects.push, encoder.encode(push.text), { headers: h });
   }
   setUser(userId: string): void {
@@ -133,6 +137,7 @@ interface ServeOverNatsOptions {
 /** Subscribes `services` on `nc`; returns the subscriptions. */
 function serveOverNats(nc: NatsConnection, options: ServeOverNatsOptions): Subscription[] {
   const { subjects, logger } = options;
+  const origin = new PushSequencer();
   return options.services.map((service) =>
     nc.subscribe(subjects.service(service.name), {
       queue: subjects.queue(service.name),
@@ -153,7 +158,7 @@ function serveOverNats(nc: NatsConnection, options: ServeOverNatsOptions): Subsc
     } else {
       try {
         const call = decodeJson<ServiceCall>(message.data);
-        const data = await handler(call.data, new RemoteContext(call, nc, subjects));
+        const data = await handler(call.data, new RemoteContext(call, nc, subjects, origin));
         reply = { ok: true, data: call.kind === "request" ? data : null };
       } catch (error) {
         logger.error("route handler failed", { route, error });

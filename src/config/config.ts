@@ -46,7 +46,23 @@ const sessionSchema = z.strictObject({
       "short next to a client's own heartbeat (the SDK's is 20 s), whose answers count as " +
       "traffic.",
   ),
-}).describe("Sessions and heartbeats.");
+  resume_window_sec: z.number().int().min(0).max(3_600).default(30).describe(
+    "How long a resumable session whose connection dropped waits, detached, for the client to " +
+      "resume it (docs/protocol.md, Resume); 0 turns resume off (hello and resume are then " +
+      "unknown types). At most an hour: a detached session holds its buffer and memberships.",
+  ),
+  resume_buffer_bytes: z.number().int().min(1_024).max(512 * 1024).default(256 * 1024)
+    .describe(
+      "Most bytes of reliable messages a resumable session keeps for a replay (its latest " +
+        "ones while connected; everything it is sent while detached, past which it ends). At " +
+        "most 512 KiB: a takeover carries the buffer in one NATS message, whose default limit " +
+        "is 1 MiB, JSON-escaped.",
+    ),
+  resume_buffer_messages: z.number().int().min(16).max(65_536).default(1_024).describe(
+    "Most messages a resumable session keeps for a replay, whatever their size: bounds the " +
+      "per-message overhead of many tiny messages. At least 16 so a short drop can replay.",
+  ),
+}).describe("Sessions, heartbeats and resume.");
 
 const websocketSchema = z.strictObject({
   enabled: z.boolean().default(true).describe("Serve WebSocket."),
@@ -418,9 +434,24 @@ const adminSchema = z.strictObject({
 
 const shutdownSchema = z.strictObject({
   grace_sec: z.number().min(0).max(600).default(10).describe(
-    "How long SIGINT/SIGTERM waits for sessions to close before exiting anyway.",
+    "How long SIGINT/SIGTERM waits, once sessions are told to go, for their connections to " +
+      "close and (in a cluster) for other nodes to take over detached sessions, before " +
+      "exiting anyway.",
   ),
-}).describe("Graceful shutdown.");
+  prestop_sec: z.number().min(0).max(300).default(0).describe(
+    "On SIGINT/SIGTERM, how long /readyz answers 503 while the node still serves everyone, so " +
+      "load balancers stop sending new players before sessions are told to go. Set it to the " +
+      "balancer's probe period times its failure threshold (e.g. 10 on Kubernetes); 0 for " +
+      "development.",
+  ),
+  close_batch: z.number().int().min(1).max(100_000).default(500).describe(
+    "Sessions told to go (4004 resume elsewhere, or 1001) per close_interval_ms, so their " +
+      "reconnects reach the other nodes spread out rather than as one burst.",
+  ),
+  close_interval_ms: z.number().int().min(0).max(10_000).default(100).describe(
+    "Pause between close batches, ms; 0 closes every session at once.",
+  ),
+}).describe("Graceful shutdown and drain.");
 
 const logSchema = z.strictObject({
   level: z.enum(["debug", "info", "warn", "error"]).default("info").describe(

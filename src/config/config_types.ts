@@ -9,7 +9,7 @@
 export interface GatewayConfig {
   /** The JSON Schema this file follows, for editors; ignored by the gateway. */
   $schema?: string;
-  /** Sessions and heartbeats. */
+  /** Sessions, heartbeats and resume. */
   session: SessionConfig;
   /** Limits of the message protocol, on every transport. */
   protocol: ProtocolConfig;
@@ -27,13 +27,13 @@ export interface GatewayConfig {
   metrics: MetricsConfig;
   /** The admin API listener (docs/operations.md). */
   admin: AdminConfig;
-  /** Graceful shutdown. */
+  /** Graceful shutdown and drain. */
   shutdown: ShutdownConfig;
   /** Logs (JSON lines on stderr). */
   log: LogConfig;
 }
 
-/** The `session` section: Sessions and heartbeats. */
+/** The `session` section: Sessions, heartbeats and resume. */
 export interface SessionConfig {
   /**
    * Close a session after this long with nothing received (4000). At least 2 s so a client on a
@@ -56,6 +56,23 @@ export interface SessionConfig {
    * next to a client's own heartbeat (the SDK's is 20 s), whose answers count as traffic.
    */
   rtt_probe_idle_sec: number;
+  /**
+   * How long a resumable session whose connection dropped waits, detached, for the client to resume
+   * it (docs/protocol.md, Resume); 0 turns resume off (hello and resume are then unknown types). At
+   * most an hour: a detached session holds its buffer and memberships.
+   */
+  resume_window_sec: number;
+  /**
+   * Most bytes of reliable messages a resumable session keeps for a replay (its latest ones while
+   * connected; everything it is sent while detached, past which it ends). At most 512 KiB: a
+   * takeover carries the buffer in one NATS message, whose default limit is 1 MiB, JSON-escaped.
+   */
+  resume_buffer_bytes: number;
+  /**
+   * Most messages a resumable session keeps for a replay, whatever their size: bounds the
+   * per-message overhead of many tiny messages. At least 16 so a short drop can replay.
+   */
+  resume_buffer_messages: number;
 }
 
 /** The `protocol` section: Limits of the message protocol, on every transport. */
@@ -378,10 +395,26 @@ export interface AdminConfig {
   max_page_size: number;
 }
 
-/** The `shutdown` section: Graceful shutdown. */
+/** The `shutdown` section: Graceful shutdown and drain. */
 export interface ShutdownConfig {
-  /** How long SIGINT/SIGTERM waits for sessions to close before exiting anyway. */
+  /**
+   * How long SIGINT/SIGTERM waits, once sessions are told to go, for their connections to close and
+   * (in a cluster) for other nodes to take over detached sessions, before exiting anyway.
+   */
   grace_sec: number;
+  /**
+   * On SIGINT/SIGTERM, how long /readyz answers 503 while the node still serves everyone, so load
+   * balancers stop sending new players before sessions are told to go. Set it to the balancer's
+   * probe period times its failure threshold (e.g. 10 on Kubernetes); 0 for development.
+   */
+  prestop_sec: number;
+  /**
+   * Sessions told to go (4004 resume elsewhere, or 1001) per close_interval_ms, so their reconnects
+   * reach the other nodes spread out rather than as one burst.
+   */
+  close_batch: number;
+  /** Pause between close batches, ms; 0 closes every session at once. */
+  close_interval_ms: number;
 }
 
 /** The `log` section: Logs (JSON lines on stderr). */

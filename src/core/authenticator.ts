@@ -28,7 +28,9 @@ import type { AuthEvents, AuthResult, ErrorRepliedHandler } from "./events.ts";
 import type { Logger } from "./logger.ts";
 import type { LoginRegistry } from "./login_registry.ts";
 import { encodeError, encodePush, encodeResponse, ErrorCode } from "./protocol.ts";
+import type { ResumeTokens } from "./resume_token.ts";
 import type { Session } from "./session.ts";
+import type { ResumedAuth } from "./session_resumer.ts";
 import type { SessionEvents, SessionManager } from "./session_manager.ts";
 import type { SessionWriter } from "./session_writer.ts";
 import {
@@ -76,6 +78,11 @@ export interface AuthenticatorOptions {
   now?: () => number;
   /** Timer source; injectable for tests. */
   timers?: TimerSource;
+  /**
+   * With resume on: each accepted `auth` makes the session resumable and its response carries
+   * a `resume_token`.
+   */
+  resumeTokens?: ResumeTokens;
 }
 
 function tokenOf(data: unknown): string | undefined {
@@ -85,7 +92,7 @@ function tokenOf(data: unknown): string | undefined {
 }
 
 /** Authenticates sessions with tokens; see the module doc for the states. */
-export class Authenticator implements SessionEvents, Disposable {
+export class Authenticator implements SessionEvents, ResumedAuth, Disposable {
   readonly #verifier: Promise<TokenVerifier>;
   readonly #logins: LoginRegistry | undefined;
   readonly #sessions: SessionManager;
@@ -97,6 +104,7 @@ export class Authenticator implements SessionEvents, Disposable {
   readonly #events: AuthenticatorOptions["events"];
   readonly #logger: Logger;
   readonly #wheel: DeadlineWheel<Session>;
+  readonly #resumeTokens: ResumeTokens | undefined;
   /** The last `auth` of a session still being handled, so the next waits for it. */
   readonly #inFlight = new Map<Session, Promise<void>>();
 
@@ -114,6 +122,7 @@ export class Authenticator implements SessionEvents, Disposable {
     this.#leewayMs = options.leewaySec * 1000;
     this.#events = options.events;
     this.#logger = options.logger;
+    this.#resumeTokens = options.resumeTokens;
     this.#wheel = new DeadlineWheel((session, now) => this.#due(session, now), {
       tickMs: TICK_MS,
       now: options.now,
@@ -156,6 +165,26 @@ export class Authenticator implements SessionEvents, Disposable {
     this.#logger.info("duplicate login", { session: session.id, user: session.userId, result });
     this.#close(session, disconnect);
   };
+
+  /**
+   * A new connection resumed an authenticated session (same id, user and token expiry): its
+   * deadline follows the token again, and it claims the user's login, which the session held
+   * until it moved (a login elsewhere meanwhile settles as any duplicate does).
+   */
+  resumed(session: Session): void {
+    this.#wheel.set(session, this.#nextCheck(session));
+    const userId = session.userId;
+    if (!session.authenticated || userId === undefined || !this.#logins) return;
+    this.#logins.claim(session, userId).then((ok) => {
+      if (ok || !this.#isOpen(session)) return;
+      this.#events.onAuth("duplicate_rejected");
+      this.#logger.info("resumed session lost to another login", {
+        session: session.id,
+        user: userId,
+      });
+      this.#close(session, DisconnectAlreadyLoggedIn);
+    }, (error) => this.#logger.error("login claim failed", { session: session.id, error }));
+  }
 
   /** Forgets a closed session's deadline and login. */
   onSessionClosed = (session: Session): void => {
@@ -231,9 +260,16 @@ export class Authenticator implements SessionEvents, Disposable {
     this.#wheel.set(session, this.#nextCheck(session));
     this.#events.onAuth("ok");
     this.#logger.debug("authenticated", { session: session.id, user: verified.userId, exp });
-    this.#writer.write(
+    const resumeToken = this.#resumeTokens?.issue(session);
+    // Handshake answers belong to the connection: no `seq`, never replayed.
+    this.#writer.writeControl(
       session,
-      encodeResponse(id, { user: verified.userId, session: session.id, exp }),
+      encodeResponse(id, {
+        user: verified.userId,
+        session: session.id,
+        exp,
+        ...(resumeToken !== undefined && { resume_token: resumeToken }),
+      }),
     );
   }
 
@@ -285,7 +321,7 @@ export class Authenticator implements SessionEvents, Disposable {
 
   #reply(session: Session, code: ErrorCode, message: string, id: number): void {
     this.#events.onErrorReplied(code);
-    this.#writer.write(session, encodeError(code, message, id));
+    this.#writer.writeControl(session, encodeError(code, message, id));
   }
 
   #close(session: Session, disconnect: Disconnect): void {

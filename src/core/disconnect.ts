@@ -21,6 +21,12 @@ export interface Disconnect {
   readonly reconnect: boolean;
   /** Metric label value; one of a fixed set, never client input. */
   readonly label: DisconnectLabel;
+  /**
+   * Whether a resumable session outlives this disconnect: its connection is gone, but the
+   * session is kept detached for `session.resume_window_sec` so the client can resume it.
+   * False: the session ends for good.
+   */
+  readonly detach: boolean;
 }
 
 /** Label values of `gateway_disconnects_total{reason}`. */
@@ -37,14 +43,33 @@ export type DisconnectLabel =
   | "auth_timeout"
   | "logged_in_elsewhere"
   | "already_logged_in"
-  | "kicked";
+  | "kicked"
+  | "client_away"
+  | "draining"
+  | "resumed"
+  | "resume_expired"
+  | "resume_overflow";
 
-function disconnect(code: number, reason: string, reconnect: boolean, label: DisconnectLabel) {
-  return Object.freeze({ code, reason, reconnect, label }) satisfies Disconnect;
+function disconnect(
+  code: number,
+  reason: string,
+  reconnect: boolean,
+  label: DisconnectLabel,
+  detach = false,
+) {
+  return Object.freeze({ code, reason, reconnect, label, detach }) satisfies Disconnect;
 }
 
-/** The client closed the connection (any code it chose). */
+/**
+ * The client said goodbye: a WebSocket close with 1000 (or without a code), a QUIC close with
+ * 1000 (or 0) or the end of its stream. The session ends for good.
+ */
 export const DisconnectClientClosed = disconnect(1000, "client closed", false, "client_closed");
+/**
+ * The client closed with another code (e.g. 1001 when a page unloads, 4000 when the SDK gave up
+ * on a silent connection): it may come back, so a resumable session is detached.
+ */
+export const DisconnectClientAway = disconnect(1001, "client went away", true, "client_away", true);
 /** The gateway is shutting down; reconnect to another node or later. */
 export const DisconnectShutdown = disconnect(1001, "going away", true, "shutdown");
 /** The client kept sending malformed or unknown frames. */
@@ -56,24 +81,62 @@ export const DisconnectProtocolErrors = disconnect(
 );
 /** A frame exceeded the configured maximum message size. */
 export const DisconnectMessageTooBig = disconnect(1009, "message too big", true, "message_too_big");
-/** The connection failed underneath the session (reset, I/O error). */
+/**
+ * The connection failed underneath the session (reset, a WebSocket gone without a close frame,
+ * a QUIC idle timeout): a resumable session is detached.
+ */
 export const DisconnectTransportError = disconnect(
   1011,
   "transport error",
   true,
   "transport_error",
+  true,
 );
-/** No inbound frame within the heartbeat TTL. */
+/** No inbound frame within the heartbeat TTL: a dropped network, so a resumable session is detached. */
 export const DisconnectHeartbeatTimeout = disconnect(
   4000,
   "heartbeat timeout",
   true,
   "heartbeat_timeout",
+  true,
 );
 /** The listener is at `max_connections` (QUIC; WebSocket and WebTransport refuse with HTTP 503). */
 export const DisconnectServerFull = disconnect(4001, "server full", true, "server_full");
 /** The session's token ran out (its `exp` plus the leeway) without a refresh; reconnect with a new one. */
 export const DisconnectTokenExpired = disconnect(4003, "token expired", true, "token_expired");
+/**
+ * The node is draining (shutdown in a cluster): reconnect at once and resume, the load balancer
+ * sends the client to another node, which takes the session over. A resumable session is
+ * detached until then.
+ */
+export const DisconnectResumeElsewhere = disconnect(
+  4004,
+  "node draining; resume elsewhere",
+  true,
+  "draining",
+  true,
+);
+/**
+ * Never sent: a detached session's `session.resume_window_sec` ran out without a resume, and
+ * it ended for good.
+ */
+export const DisconnectResumeExpired = disconnect(
+  4005,
+  "resume window expired",
+  true,
+  "resume_expired",
+);
+/**
+ * Never sent: while detached, the session was sent more than `session.resume_buffer_bytes` (or
+ * `resume_buffer_messages`) it could keep, so it could no longer be resumed without a gap and
+ * ended for good.
+ */
+export const DisconnectResumeOverflow = disconnect(
+  4006,
+  "resume buffer full",
+  true,
+  "resume_overflow",
+);
 /** The token was refused (signature, issuer, audience, algorithm, expiry, form); do not retry it. */
 export const DisconnectUnauthorized = disconnect(4500, "unauthorized", false, "unauthorized");
 /** No successful `auth` within `auth.timeout_ms` of connecting. */
@@ -128,5 +191,18 @@ export function withReason(base: Disconnect, reason: string): Disconnect {
     }
     clean = clean.slice(0, end);
   }
-  return disconnect(base.code, clean || base.reason, base.reconnect, base.label);
+  return disconnect(base.code, clean || base.reason, base.reconnect, base.label, base.detach);
 }
+
+/**
+ * The session went on on another connection (a resume, on this node or another): an old
+ * connection still open gets this code, and the session's old place counts it as `resumed`.
+ * The client is elsewhere already; this connection must not reconnect.
+ */
+export const DisconnectResumedElsewhere = disconnect(
+  4506,
+  "session resumed elsewhere",
+  false,
+  "resumed",
+  true,
+);

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { ErrorCode } from "./protocol.ts";
+import { type ErrorCode, RESUME_FAILURE_REASONS, type ResumeFailureReason } from "./protocol.ts";
 import type { TransportKind } from "./transport.ts";
 
 /** Why a connection was refused before it became a session (label values). */
@@ -94,4 +94,23 @@ export type AuthenticatedHandler = (result: AuthResult) => void;
 export interface AuthEvents {
   /** An authentication outcome. */
   onAuth: AuthenticatedHandler;
+}
+
+/** Outcomes of a `resume` (label values of `gateway_resumes_total{result}`). */
+export type ResumeResult = "ok" | ResumeFailureReason;
+
+/** Every {@linkcode ResumeResult}, for metrics that list each one even at zero. */
+export const RESUME_RESULTS: readonly ResumeResult[] = ["ok", ...RESUME_FAILURE_REASONS];
+
+/** Called for each `resume` answered: resumed, or the reason it failed. */
+export type ResumedHandler = (result: ResumeResult) => void;
+/** Called after a resume with the number of messages replayed to the client. */
+export type ReplayedHandler = (messages: number) => void;
+
+/** Observers of session resumes. */
+export interface ResumeEvents {
+  /** A resume outcome. */
+  onResume: ResumedHandler;
+  /** Messages replayed by a resume. */
+  onReplayed: ReplayedHandler;
 }

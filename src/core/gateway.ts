@@ -25,6 +25,7 @@ import { RouteError } from "./service.ts";
 import type { ServiceHost } from "./service_host.ts";
 import type { Session } from "./session.ts";
 import type { SessionManager } from "./session_manager.ts";
+import type { SessionResumer } from "./session_resumer.ts";
 import type { SessionWriter } from "./session_writer.ts";
 import type { Transport } from "./transport.ts";
 
@@ -48,6 +49,8 @@ export interface GatewayOptions {
   maxProtocolErrors: number;
   /** Authenticates sessions before they may use routes (`auth.mode: "jwt"`); absent: none. */
   authenticator?: Authenticator;
+  /** Answers `hello` and `resume` (`session.resume_window_sec` above 0); absent: no resume. */
+  resumer?: SessionResumer;
 }
 
 /** The transport-independent heart of the gateway. */
@@ -61,6 +64,7 @@ export class Gateway {
   readonly #maxMessageBytes: number;
   readonly #maxProtocolErrors: number;
   readonly #authenticator: Authenticator | undefined;
+  readonly #resumer: SessionResumer | undefined;
 
   /** Creates the pipeline. */
   constructor(options: GatewayOptions) {
@@ -73,6 +77,7 @@ export class Gateway {
     this.#maxMessageBytes = options.maxMessageBytes;
     this.#maxProtocolErrors = options.maxProtocolErrors;
     this.#authenticator = options.authenticator;
+    this.#resumer = options.resumer;
   }
 
   /** The session registry this pipeline feeds. */
@@ -106,10 +111,13 @@ export class Gateway {
     this.#sessions.touch(session);
   }
 
-  /** The transport closed by itself; ends the session with `disconnect`. */
+  /**
+   * The transport closed by itself; ends the session with `disconnect`, or detaches it when it
+   * is resumable and `disconnect` lets it wait to be resumed.
+   */
   closed(session: Session, disconnect?: Disconnect): void {
     if (this.#sessions.closedByTransport(session, disconnect)) {
-      this.#logger.debug("session closed by peer", {
+      this.#logger.debug("connection closed by peer", {
         session: session.id,
         reason: (disconnect ?? { label: "client_closed" }).label,
       });
@@ -196,7 +204,7 @@ export class Gateway {
     // The one cost of authentication on an established session: this check.
     if (
       !session.authenticated && envelope.type !== "ping" && envelope.type !== "auth" &&
-      envelope.type !== "pong"
+      envelope.type !== "pong" && envelope.type !== "resume"
     ) {
       this.#protocolError(
         session,
@@ -208,7 +216,8 @@ export class Gateway {
     }
     switch (envelope.type) {
       case "ping":
-        this.#writer.write(
+        // A pong belongs to the connection: no `seq`, never replayed.
+        this.#writer.writeControl(
           session,
           envelope.id === undefined
             ? `{"type":"pong","ts":${Date.now()}}`
@@ -238,6 +247,16 @@ export class Gateway {
           this.pong(session, performance.now() - session.rttProbeSentAt);
         }
         return;
+      case "hello":
+      case "resume":
+        if (this.#resumer === undefined) break; // resume off: not message types
+        if (envelope.id === undefined) {
+          this.#protocolError(session, ErrorCode.badEnvelope, `A ${envelope.type} needs an id`);
+          return;
+        }
+        if (envelope.type === "hello") this.#resumer.hello(session, envelope.id);
+        else this.#resumer.resume(session, envelope.id, envelope.data);
+        return;
     }
     this.#protocolError(
       session,
@@ -262,12 +281,20 @@ export class Gateway {
     }
     if (result instanceof Promise) {
       this.#withTimeout(result, route).then(
-        (data) => this.#respond(session, route, id, data, started),
-        (error) => this.#routeFailed(session, route, error, id),
+        (data) => this.#respond(this.#current(session), route, id, data, started),
+        (error) => this.#routeFailed(this.#current(session), route, error, id),
       );
     } else {
       this.#respond(session, route, id, result, started);
     }
+  }
+
+  /**
+   * The session an asynchronous answer goes to: a resume on this node may have moved the
+   * session to a new connection meanwhile, under the same id.
+   */
+  #current(session: Session): Session {
+    return this.#sessions.get(session.id) ?? session;
   }
 
   /** Sends a route's answer; an answer JSON cannot encode becomes an `internal_error` reply. */
@@ -301,7 +328,8 @@ export class Gateway {
       return;
     }
     const done = () => this.#events.onMessageHandled((performance.now() - started) / 1000);
-    const fail = (error: unknown) => this.#routeFailed(session, route, error, envelope.id);
+    const fail = (error: unknown) =>
+      this.#routeFailed(this.#current(session), route, error, envelope.id);
     let result: unknown;
     try {
       result = this.#services.notify(session, route, envelope.data);

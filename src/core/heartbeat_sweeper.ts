@@ -48,12 +48,15 @@ export interface HeartbeatSweeperOptions {
   signal?: AbortSignal;
 }
 
-/** Returns the sessions idle for longer than `ttlMs` at time `now`. */
+/**
+ * Returns the live sessions idle for longer than `ttlMs` at time `now` (detached sessions have
+ * no connection to be silent on; their resume window bounds them).
+ */
 export function findIdleSessions(sessions: Iterable<Session>, now: number, ttlMs: number) {
   const deadline = now - ttlMs;
   const idle: Session[] = [];
   for (const session of sessions) {
-    if (session.lastSeenAt < deadline) idle.push(session);
+    if (session.lastSeenAt < deadline && session.state === "live") idle.push(session);
   }
   return idle;
 }

@@ -41,6 +41,8 @@ export const ErrorCode = {
   unauthorized: "unauthorized",
   /** The user already has a session and `duplicate_login` is `reject_new` (then 4503). */
   alreadyLoggedIn: "already_logged_in",
+  /** A `resume` could not resume its session (`reason` says why); start a fresh session. */
+  resumeFailed: "resume_failed",
 } as const;
 
 /** One of the {@linkcode ErrorCode} values. */
@@ -106,6 +108,45 @@ export function encodeError(code: ErrorCode, message: string, id?: number): stri
   );
 }
 
+/** Why a `resume` failed: the `reason` of its `resume_failed` error, and a metric label. */
+export type ResumeFailureReason =
+  /** The `resume` data is not `{token: string, last_seq: integer}`. */
+  | "malformed"
+  /** The connection did something else before `resume` (it must come first). */
+  | "not_first"
+  /** The token is not one the gateway issued, or was used already. */
+  | "bad_token"
+  /** No such session: its resume window passed, it ended, or it moved on with a newer token. */
+  | "unknown_session"
+  /** `last_seq` is older than the oldest message the gateway kept (or newer than it sent). */
+  | "out_of_range"
+  /** The node holding the session cannot be reached (gone, or NATS is down). */
+  | "node_unreachable"
+  /** The session could not keep every message it missed. */
+  | "overflow";
+
+/** Every {@linkcode ResumeFailureReason}, for metrics that list each one even at zero. */
+export const RESUME_FAILURE_REASONS: readonly ResumeFailureReason[] = [
+  "malformed",
+  "not_first",
+  "bad_token",
+  "unknown_session",
+  "out_of_range",
+  "node_unreachable",
+  "overflow",
+];
+
+/** Encodes the `resume_failed` error of a `resume` with `id`. */
+export function encodeResumeFailed(id: number, reason: ResumeFailureReason): string {
+  return JSON.stringify({
+    type: "error",
+    id,
+    code: ErrorCode.resumeFailed,
+    reason,
+    message: "The session cannot be resumed; start a new one",
+  });
+}
+
 /**
  * Encodes a `response` envelope. A `data` JSON has no form for (`undefined`, a function) is
  * left out, as `JSON.stringify` would; data it cannot encode (a BigInt, a cycle) throws.
@@ -117,12 +158,26 @@ export function encodeResponse(id: number, data: unknown): string {
     : `{"type":"response","id":${id},"data":${encoded}}`;
 }
 
+/**
+ * Where a push came from on the cluster's push stream: its publisher (one per broker) and the
+ * publisher's running count. Each node sees one publisher's pushes in order, which is what lets
+ * a session move between nodes without losing or repeating one (see `session_takeover_nats.ts`).
+ */
+export interface PushOrigin {
+  /** The publishing broker's id, fresh per process. */
+  readonly publisher: string;
+  /** The publisher's count: 1, 2, 3, ... */
+  readonly seq: number;
+}
+
 /** An encoded push envelope and how to deliver it. */
 export interface EncodedPush {
   /** The encoded `{"type":"push",...}` envelope. */
   readonly text: string;
   /** Send as a QUIC datagram where the session's transport can (e.g. position updates). */
   readonly unreliable: boolean;
+  /** Set on pushes that came over the cluster's push stream. */
+  readonly origin?: PushOrigin;
 }
 
 /** Encodes a push envelope once, for any number of recipients. */

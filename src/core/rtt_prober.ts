@@ -163,7 +163,7 @@ export class RttProber implements Disposable {
     if (transport.ping !== undefined) return transport.ping();
     const id = this.#nextId++;
     const sentAt = performance.now();
-    if (!this.#writer.write(session, `{"type":"ping","id":${id}}`)) return false;
+    if (!this.#writer.writeControl(session, `{"type":"ping","id":${id}}`)) return false;
     session.rttProbeId = id;
     session.rttProbeSentAt = sentAt;
     return true;

@@ -3,24 +3,28 @@
  *
  * @module
  */
+import type { ResumeBuffer } from "./resume_buffer.ts";
 import type { Transport, TransportKind } from "./transport.ts";
 
 /**
- * Where a session is: `live` while a connection carries it. A string union so that later
- * states (a session waiting to be resumed) are one more member.
+ * Where a session is in its life: `live` with a connection, or `detached`: its connection is
+ * gone, and it waits `session.resume_window_sec` for the client to resume it.
  */
-export type SessionState = "live";
+export type SessionState = "live" | "detached";
 
 /** One connected client. Counters are plain numbers so the hot path only adds. */
 export interface Session {
-  /** Unique id (a UUID), stable for the life of the connection. */
-  readonly id: string;
+  /**
+   * Unique id (a UUID), stable for the life of the session. A resume gives the resuming
+   * connection's session the id of the session it resumes.
+   */
+  id: string;
   /** The transport kind, for metrics and lookups. */
   readonly kind: TransportKind;
   /** Where the client connects from, `host:port`. */
   readonly remoteAddr: string;
-  /** When the session was created, ms since the epoch. */
-  readonly createdAt: number;
+  /** When the session was created, ms since the epoch (carried over by a resume). */
+  createdAt: number;
   /** Last inbound frame (including pongs), ms since the epoch; the sweeper reads it. */
   lastSeenAt: number;
   /** Frames received. */
@@ -39,8 +43,6 @@ export interface Session {
   rttProbeSentAt: number;
   /** `messagesOut` when the prober's marking cursor last passed, -1 before it first did. */
   rttProbeMark: number;
-  /** Where the session is (see {@linkcode SessionState}). */
-  state: SessionState;
   /** Malformed or unknown frames received; past the limit the session is closed. */
   protocolErrors: number;
   /**
@@ -61,6 +63,14 @@ export interface Session {
   expiryNoticed: boolean;
   /** Data services keep for this session; created on first write. */
   data: Map<string, unknown> | undefined;
-  /** How the gateway reaches the client. */
-  readonly transport: Transport;
+  /** How the gateway reaches the client; a transport that sends nothing while detached. */
+  transport: Transport;
+  /** Live, or detached and waiting to be resumed. */
+  state: SessionState;
+  /**
+   * The resume buffer, once the session has been given a resume token (`hello`, or `auth` with
+   * resume on): its `seq` counter and latest reliable messages. Undefined: not resumable, and
+   * what it is sent carries no `seq`.
+   */
+  resume: ResumeBuffer | undefined;
 }

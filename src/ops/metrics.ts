@@ -18,6 +18,9 @@ import {
   type ListenerEvents,
   REJECT_REASONS,
   type RejectReason,
+  RESUME_RESULTS,
+  type ResumeEvents,
+  type ResumeResult,
 } from "../core/events.ts";
 import { TRANSPORT_KINDS, type TransportKind } from "../core/transport.ts";
 
@@ -54,8 +57,10 @@ export interface RegistryState {
 export interface ScrapeState {
   /** Live sessions on one transport. */
   count(kind: TransportKind): number;
-  /** All live sessions. */
+  /** All sessions, detached ones included. */
   readonly size: number;
+  /** Sessions detached and waiting to be resumed. */
+  readonly detached?: number;
   /** Cluster state, in cluster mode. */
   readonly cluster?: ClusterState;
 }
@@ -106,7 +111,8 @@ function perKind(): Record<TransportKind, number> {
 }
 
 /** All gateway counters, fed by events and rendered as Prometheus text. */
-export class GatewayMetrics implements SessionEvents, FrameEvents, ListenerEvents, AuthEvents {
+export class GatewayMetrics
+  implements SessionEvents, FrameEvents, ListenerEvents, AuthEvents, ResumeEvents {
   /** Sessions opened since start, per transport. */
   readonly connectionsTotal = perKind();
   /** Frames received, per transport. */
@@ -133,6 +139,13 @@ export class GatewayMetrics implements SessionEvents, FrameEvents, ListenerEvent
     AuthResult,
     number
   >;
+  /** Resume outcomes, per result. */
+  readonly resumes = Object.fromEntries(RESUME_RESULTS.map((r) => [r, 0])) as Record<
+    ResumeResult,
+    number
+  >;
+  /** Messages sent again by resumes. */
+  replayedMessages = 0;
   /** Sessions ended, per reason. */
   readonly disconnects = new Map<DisconnectLabel, number>();
   /** Error replies sent, per error code. */
@@ -212,6 +225,16 @@ export class GatewayMetrics implements SessionEvents, FrameEvents, ListenerEvent
     this.auth[result]++;
   };
 
+  /** Counts a resume outcome. */
+  onResume = (result: ResumeResult): void => {
+    this.resumes[result]++;
+  };
+
+  /** Counts replayed messages. */
+  onReplayed = (messages: number): void => {
+    this.replayedMessages += messages;
+  };
+
   /** Counts an accept-loop failure. */
   onListenerFailed = (listener: string): void => {
     this.listenerFailures.set(listener, (this.listenerFailures.get(listener) ?? 0) + 1);
@@ -249,8 +272,22 @@ export class GatewayMetrics implements SessionEvents, FrameEvents, ListenerEvent
 
     metric("gateway_connections_active", "gauge", "Open connections per transport.");
     byKind("gateway_connections_active", (k) => state.count(k));
-    metric("gateway_sessions_active", "gauge", "Live sessions over all transports.");
+    metric(
+      "gateway_sessions_active",
+      "gauge",
+      "Sessions over all transports, detached ones included.",
+    );
     lines.push(`gateway_sessions_active ${state.size}`);
+    metric(
+      "gateway_sessions_detached",
+      "gauge",
+      "Sessions whose connection is gone, waiting to be resumed.",
+    );
+    lines.push(`gateway_sessions_detached ${state.detached ?? 0}`);
+    metric("gateway_resumes_total", "counter", "Resume attempts, by result.");
+    byLabel("gateway_resumes_total", "result", Object.entries(this.resumes));
+    metric("gateway_replayed_messages_total", "counter", "Messages sent again by resumes.");
+    lines.push(`gateway_replayed_messages_total ${this.replayedMessages}`);
     metric("gateway_connections_total", "counter", "Sessions opened since start.");
     byKind("gateway_connections_total", (k) => this.connectionsTotal[k]);
     metric(

@@ -6,6 +6,7 @@
  * @module
  */
 import {
+  DisconnectClientAway,
   DisconnectClientClosed,
   DisconnectMessageTooBig,
   DisconnectProtocolErrors,
@@ -72,8 +73,12 @@ export function attachQuicConnection(
     onStreamData: (chunk) => frames.push(chunk),
     onStreamEnd: () => {
       frames.end();
-      // Finishing the message stream is how a client says goodbye without a close code.
-      if (!frames.failed) gateway.close(session, DisconnectClientClosed);
+      // Finishing the message stream is how a client says goodbye without a close code, unless
+      // the gateway closed first: then the session is no longer carried by this connection
+      // (detached for a resume, or ended) and the client only acknowledges the close.
+      if (!frames.failed && session.transport === transport) {
+        gateway.close(session, DisconnectClientClosed);
+      }
     },
     onDatagram: (bytes) => {
       if (bytes.length > options.maxMessageBytes) {
@@ -81,7 +86,16 @@ export function attachQuicConnection(
       } else deliver(bytes, true);
     },
     onClosed: (info) => {
-      gateway.closed(session, info.remote ? DisconnectClientClosed : DisconnectTransportError);
+      // 1000 is goodbye; another code from the client means it may come back; an idle timeout
+      // or a reset is a drop.
+      gateway.closed(
+        session,
+        !info.remote
+          ? DisconnectTransportError
+          : info.code === DisconnectClientClosed.code
+          ? DisconnectClientClosed
+          : DisconnectClientAway,
+      );
       options.onConnectionClosed?.();
     },
   };

@@ -20,7 +20,10 @@ export interface QuicCloseInfo {
 
 /** Called with bytes read from the message stream, in order. */
 export type StreamDataHandler = (chunk: Uint8Array) => void;
-/** Called once when the peer finishes (FIN) or resets the message stream. */
+/**
+ * Called once when the peer finishes (FIN) the message stream: its goodbye. A reset stream or a
+ * failed connection is no goodbye; `onClosed` tells how the connection ended.
+ */
 export type StreamEndHandler = () => void;
 /** Called with one received QUIC datagram. */
 export type DatagramHandler = (bytes: Uint8Array) => void;
@@ -31,7 +34,7 @@ export type ConnectionClosedHandler = (info: QuicCloseInfo) => void;
 export interface QuicConnectionHandler {
   /** Bytes arrived on the message stream. */
   onStreamData: StreamDataHandler;
-  /** The message stream ended. */
+  /** The peer finished the message stream. */
   onStreamEnd: StreamEndHandler;
   /** A datagram arrived. */
   onDatagram: DatagramHandler;

@@ -118,7 +118,8 @@ class MatrixaiConnection implements QuicEngineConnection {
     try {
       for await (const chunk of stream.readable) this.#handler.onStreamData(chunk);
     } catch {
-      // Reset by the peer, or the connection closed.
+      // Reset by the peer, or the connection failed: no goodbye; `onClosed` says how it ended.
+      return;
     }
     this.#handler.onStreamEnd();
   }

@@ -47,8 +47,13 @@ class NativeConnection implements QuicEngineConnection {
     const closed = conn.closed.then(
       (info) => ({ code: info.closeCode, reason: info.reason, remote: !this.#closeStarted }),
       // quinn rejects when the peer closed before the handshake was confirmed, when the
-      // application code is replaced by a bare APPLICATION_ERROR (RFC 9000 §10.2.3).
-      () => ({ code: 0, reason: "", remote: !this.#closeStarted }),
+      // application code is replaced by a bare APPLICATION_ERROR (RFC 9000 §10.2.3), and when
+      // the connection failed (timed out, reset): only the first is the peer's doing.
+      (error) => ({
+        code: 0,
+        reason: "",
+        remote: !this.#closeStarted && /application/i.test(String(error)),
+      }),
     ).then((info) => {
       this.#closedInfo = info;
       return info;
@@ -82,7 +87,8 @@ class NativeConnection implements QuicEngineConnection {
     try {
       for await (const chunk of readable) this.#handler.onStreamData(chunk);
     } catch {
-      // Reset by the peer or the connection closed: either way the stream has ended.
+      // Reset by the peer or the connection failed: no goodbye; `onClosed` says how it ended.
+      return;
     }
     this.#handler.onStreamEnd();
   }

@@ -6,6 +6,7 @@
  */
 import {
   type Disconnect,
+  DisconnectClientAway,
   DisconnectClientClosed,
   DisconnectTransportError,
 } from "../core/disconnect.ts";
@@ -49,6 +50,17 @@ function installFrameHook(hook: symbol): void {
 }
 
 if (pongHookAvailable) installFrameHook(FRAME_HOOK!);
+
+/**
+ * Why a client's WebSocket closed: 1000 (or a close frame without a code, 1005) is goodbye; no
+ * close frame (1006) or a socket error is a drop; any other code (1001 as a page unloads, 4000
+ * from an SDK that gave up on a silent connection) means the client may come back. The last two
+ * detach a resumable session.
+ */
+function closeReason(code: number, failed: boolean): Disconnect {
+  if (failed || code === 1006) return DisconnectTransportError;
+  return code === 1000 || code === 1005 ? DisconnectClientClosed : DisconnectClientAway;
+}
 
 /**
  * A server-side WebSocket as a {@linkcode Transport}, and the listener of its events. With
@@ -125,11 +137,8 @@ export class WebSocketTransport implements Transport, PendingOutput, EventListen
         this.#failed = true;
         return;
       case "close": {
-        const disconnect: Disconnect = this.#failed || (event as CloseEvent).code === 1006
-          ? DisconnectTransportError
-          : DisconnectClientClosed;
+        this.#gateway.closed(this.#session, closeReason((event as CloseEvent).code, this.#failed));
         this.#socket[OWNER] = undefined;
-        this.#gateway.closed(this.#session, disconnect);
         this.#onSocketClosed?.();
       }
     }

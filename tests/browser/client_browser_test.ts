@@ -91,7 +91,8 @@ for (const kind of ["websocket", "webtransport"] as const) {
     const server = servePage(bundle);
     const devCertDir = await Deno.makeTempDir({ prefix: "browser-certs-" });
     const origin = `http://127.0.0.1:${server.addr.port}`;
-    const gateway = startBrowserGateway(devCertDir, origin);
+    // Without resume, so that a reconnect opens a fresh session; the resume step has its own.
+    const gateway = startBrowserGateway(devCertDir, origin, { session: { resume_window_sec: 0 } });
     let browser: TestBrowser | undefined;
     try {
       await gateway.ready;
@@ -260,13 +261,10 @@ for (const kind of ["websocket", "webtransport"] as const) {
 
       await t.step({
         name: "a 4000 close followed by a reconnect that resumes the session and replays a push",
-        ignore: true, // resume: `hello`, `resume`, `seq` and replay in the gateway
         fn: async () => {
-          // Written before the resume schema exists (hence the cast): align it when enabling.
-          const resumeConfig = { session: { resume_window_sec: 30 } } as unknown as Parameters<
-            typeof startBrowserGateway
-          >[2];
-          const resumable = startBrowserGateway(devCertDir, origin, resumeConfig);
+          const resumable = startBrowserGateway(devCertDir, origin, {
+            session: { resume_window_sec: 30 },
+          });
           try {
             await resumable.ready;
             const reconnectAfter = `{ reconnect: { initialDelayMs: 300, maxDelayMs: 300 } }`;

@@ -1,15 +1,12 @@
 /**
- * The SDK's authentication and session resume against the real gateway. The gateway does not
- * have resume yet: each of its tests is ignored ("resume": `hello`, `resume`, `seq`, replay,
- * 4004). Enable them when the feature lands, after setting the config below to the landed
- * schema's names. The identity tests (`auth`, `auth.expiring`, 4003/4500) run.
+ * The SDK's authentication and session resume against the real gateway: `auth`,
+ * `auth.expiring`, 4003/4500, and `hello`, `resume`, `seq`, replay, 4004.
  */
 import assert from "node:assert/strict";
 import type { GatewayConfigInput } from "../../src/config/config.ts";
 import {
-  type Disconnect,
   DisconnectHeartbeatTimeout,
-  DisconnectShutdown,
+  DisconnectResumeElsewhere,
   DisconnectTokenExpired,
 } from "../../src/core/disconnect.ts";
 import {
@@ -48,16 +45,8 @@ const AUTH: GatewayConfigInput = {
 
 /** The resume feature's config: a session may be resumed for `windowSec` after a drop. */
 function resumeConfig(windowSec = 30): GatewayConfigInput {
-  return { session: { resume_window_sec: windowSec } } as unknown as GatewayConfigInput;
+  return { session: { resume_window_sec: windowSec } };
 }
-
-/** Close 4004, until src/core/disconnect.ts has DisconnectResumeElsewhere (resume). */
-const RESUME_ELSEWHERE: Disconnect = {
-  ...DisconnectShutdown,
-  code: 4004,
-  reason: "node draining; resume elsewhere",
-  reconnect: true,
-};
 
 function next<T>(client: GatewayClient, name: "open" | "resumed" | "reconnecting"): Promise<T> {
   return new Promise((resolve) => {
@@ -134,7 +123,6 @@ Deno.test({
 
 Deno.test({
   name: "GatewayClient resumes after a 4000 close and gets the missed pushes exactly once",
-  ignore: true, // resume: `hello`, `resume`, `seq` and replay
   async fn() {
     await using gateway = startClientGateway(undefined, resumeConfig());
     await using ann = await GatewayClient.connect(wsUrl(gateway), {
@@ -167,7 +155,6 @@ Deno.test({
 
 Deno.test({
   name: "GatewayClient answers a request in flight at the drop from the resumed session's replay",
-  ignore: true, // resume
   async fn() {
     const held = new HeldRoute();
     await using gateway = startClientGateway(held, resumeConfig());
@@ -191,7 +178,6 @@ Deno.test({
 Deno.test({
   name:
     "GatewayClient rejects with connection_lost what the replay of a resumed session did not answer",
-  ignore: true, // resume
   async fn() {
     const held = new HeldRoute();
     await using gateway = startClientGateway(held, resumeConfig());
@@ -213,7 +199,6 @@ Deno.test({
 
 Deno.test({
   name: "GatewayClient reconnects at once after 4004 and resumes",
-  ignore: true, // resume: close 4004 "node draining; resume elsewhere"
   async fn() {
     await using gateway = startClientGateway(undefined, resumeConfig());
     await using client = await GatewayClient.connect(wsUrl(gateway), {
@@ -223,7 +208,7 @@ Deno.test({
     const session = client.session;
     const reconnecting = next<ReconnectingEvent>(client, "reconnecting");
     const resumed = next<ResumedEvent>(client, "resumed");
-    closeFromGateway(gateway, RESUME_ELSEWHERE);
+    closeFromGateway(gateway, DisconnectResumeElsewhere);
     const event = await within(reconnecting, 2_000, "reconnecting");
     assert.equal(event.code, 4004);
     assert.equal(event.delayMs, 0);
@@ -233,7 +218,6 @@ Deno.test({
 
 Deno.test({
   name: "GatewayClient starts a fresh session when resume fails and says so with open",
-  ignore: true, // resume: `resume_failed` after the resume window
   async fn() {
     await using gateway = startClientGateway(undefined, resumeConfig(1));
     await using client = await GatewayClient.connect(wsUrl(gateway), {

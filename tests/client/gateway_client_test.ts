@@ -123,8 +123,11 @@ Deno.test("GatewayClient pings on its own while the app is silent", async () => 
   assert.equal(client.state, "open");
 });
 
+/** A gateway without resume: a reconnect opens a fresh session. */
+const NO_RESUME = { session: { resume_window_sec: 0 } };
+
 Deno.test("GatewayClient reconnects after a 4000 close and sends requests made meanwhile", async () => {
-  await using gateway = startClientGateway();
+  await using gateway = startClientGateway(undefined, NO_RESUME);
   await using client = await GatewayClient.connect(wsUrl(gateway), {
     ...FAST,
     reconnect: { initialDelayMs: 200, maxDelayMs: 200 },
@@ -153,7 +156,7 @@ Deno.test("GatewayClient reconnects after a 4000 close and sends requests made m
 
 Deno.test("GatewayClient rejects requests in flight at a drop with connection_lost when it cannot resume", async () => {
   const held = new HeldRoute();
-  await using gateway = startClientGateway(held);
+  await using gateway = startClientGateway(held, NO_RESUME);
   await using client = await GatewayClient.connect(wsUrl(gateway), FAST);
   try {
     const inFlight = client.request("test.held", "x").catch((error) => error);
@@ -169,7 +172,7 @@ Deno.test("GatewayClient rejects requests in flight at a drop with connection_lo
 });
 
 Deno.test("GatewayClient reconnects after a gateway shutdown (1001) and gives up after maxAttempts", async () => {
-  const gateway = startClientGateway();
+  const gateway = startClientGateway(undefined, NO_RESUME);
   try {
     const client = await GatewayClient.connect(wsUrl(gateway), {
       reconnect: { initialDelayMs: 20, maxDelayMs: 40, maxAttempts: 2 },
@@ -198,7 +201,6 @@ Deno.test("GatewayClient reconnects after a gateway shutdown (1001) and gives up
 
 Deno.test("GatewayClient never reconnects after 1008 protocol errors", async () => {
   await using gateway = startClientGateway();
-  // Without resume the client sends no `hello`, which today's gateway counts as an error.
   await using client = await GatewayClient.connect(wsUrl(gateway), { ...FAST, resume: false });
   let reconnects = 0;
   client.onEvent("reconnecting", () => reconnects++);

@@ -15,6 +15,7 @@ Deno.test("withReason keeps the code, label and advice and takes the operator's 
     reason: "cheating, see ticket 42",
     reconnect: false,
     label: "kicked",
+    detach: false,
   });
   assert.ok(Object.isFrozen(kicked));
   assert.equal(DisconnectKicked.reason, "kicked", "the table's value is untouched");

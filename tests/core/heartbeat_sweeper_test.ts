@@ -57,6 +57,9 @@ Deno.test("findIdleSessions returns only sessions silent for longer than the TTL
   const stale = manager.create(fakeTransport([]), "b");
   stale.lastSeenAt -= 60_001;
   fresh.lastSeenAt -= 60_000; // exactly at the TTL is still alive
+  const detached = manager.create(fakeTransport([]), "c");
+  detached.lastSeenAt -= 120_000;
+  detached.state = "detached"; // no connection to be silent on: its resume window bounds it
   assert.deepEqual(findIdleSessions(manager.values(), time.now(), 60_000), [stale]);
 });
 

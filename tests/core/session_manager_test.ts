@@ -2,8 +2,11 @@ import assert from "node:assert/strict";
 import {
   type Disconnect,
   DisconnectClientClosed,
+  DisconnectHeartbeatTimeout,
   DisconnectShutdown,
+  DisconnectTransportError,
 } from "../../src/core/disconnect.ts";
+import { ResumeTokens } from "../../src/core/resume_token.ts";
 import type { Session } from "../../src/core/session.ts";
 import { SessionManager } from "../../src/core/session_manager.ts";
 import type { Transport, TransportKind } from "../../src/core/transport.ts";
@@ -62,4 +65,64 @@ Deno.test("SessionManager.closeAll closes every session, even while iterating", 
   assert.equal(manager.closeAll(DisconnectShutdown), 10);
   assert.equal(manager.size, 0);
   assert.equal(manager.closeAll(DisconnectShutdown), 0);
+});
+
+Deno.test("SessionManager detaches a resumable session on a drop and ends it on a goodbye", () => {
+  const events: string[] = [];
+  let id = 0;
+  const manager = new SessionManager({
+    newId: () => `id${++id}`,
+    events: {
+      onSessionClosed: (s, d) => events.push(`close ${s.remoteAddr} ${d.label}`),
+      onSessionDetached: (s, d) => events.push(`detach ${s.remoteAddr} ${d.label}`),
+    },
+  });
+  const tokens = new ResumeTokens("n", { maxBytes: 1024, maxMessages: 16 });
+  const closes: Disconnect[] = [];
+  const a = manager.create(transport("websocket", closes), "a");
+  const b = manager.create(transport("websocket", closes), "b");
+  const plain = manager.create(transport("quic", closes), "plain");
+  tokens.issue(a);
+  tokens.issue(b);
+  assert.equal(manager.close(a, DisconnectHeartbeatTimeout), true);
+  assert.equal(manager.close(a, DisconnectHeartbeatTimeout), false, "detached already");
+  assert.equal(manager.closedByTransport(b, DisconnectClientClosed), true);
+  assert.equal(manager.closedByTransport(plain, DisconnectTransportError), true);
+  assert.deepEqual(events, [
+    "detach a heartbeat_timeout",
+    "close b client_closed",
+    "close plain transport_error",
+  ]);
+  assert.deepEqual(closes, [DisconnectHeartbeatTimeout], "the detached one's connection closed");
+  assert.deepEqual([manager.size, manager.detachedCount, manager.count("websocket")], [1, 1, 0]);
+  assert.equal(a.state, "detached");
+  assert.equal(a.transport.write("x"), false, "a detached session sends nothing");
+  assert.equal(manager.close(a, DisconnectShutdown), true, "a non-detaching close ends it");
+  assert.deepEqual([manager.size, manager.detachedCount], [0, 0]);
+});
+
+Deno.test("SessionManager.rekey moves a session to another id; restore registers a detached one", () => {
+  const manager = new SessionManager({ newId: () => "temp" });
+  const session = manager.create(transport("websocket"), "a");
+  const held = manager.restore("moved", "quic", 5)!;
+  assert.deepEqual([held.state, held.createdAt, manager.detachedCount], ["detached", 5, 1]);
+  assert.equal(manager.restore("moved", "quic", 5), undefined, "the id is taken");
+  assert.throws(() => manager.rekey(session, "moved"), RangeError);
+  manager.end(held, DisconnectShutdown);
+  manager.rekey(session, "moved");
+  assert.equal(session.id, "moved");
+  assert.equal(manager.get("moved"), session);
+  assert.equal(manager.get("temp"), undefined);
+});
+
+Deno.test("SessionManager.empty resolves once the last session has gone", async () => {
+  const manager = new SessionManager();
+  await manager.empty();
+  const session = manager.create(transport("websocket"), "a");
+  let resolved = false;
+  const empty = manager.empty().then(() => resolved = true);
+  await Promise.resolve();
+  assert.equal(resolved, false);
+  manager.close(session, DisconnectShutdown);
+  await empty;
 });

@@ -16,10 +16,6 @@ const ROOT = new URL("../../", import.meta.url);
  * Remove an entry when its feature lands: the test fails while a listed metric is exported.
  */
 const NOT_YET_EXPORTED: ReadonlyMap<string, string> = new Map([
-  // Resume (sessions that outlive their connection): resume results by `result`, and sessions
-  // detached from a connection while they wait to be resumed.
-  ["gateway_resumes_total", "resume"],
-  ["gateway_sessions_detached", "resume"],
   // Protection (outbound queue bounds): messages dropped for slow consumers, by `reason`.
   ["gateway_outbound_dropped_total", "protection"],
 ]);

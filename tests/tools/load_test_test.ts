@@ -93,6 +93,39 @@ for (const transport of TRANSPORTS) {
   });
 }
 
+for (const transport of TRANSPORTS) {
+  Deno.test(`load_test -reconnect over ${transport} drops and resumes sessions with nothing lost or repeated`, async () => {
+    const { gateway, flags } = await startToolGateway(transport);
+    await using _ = gateway;
+    const { code, report } = await loadTest([
+      ...flags,
+      "-conn",
+      "20",
+      "-msg",
+      "0",
+      "-duration",
+      "2",
+      "-interval",
+      "5",
+      "-payload",
+      "16",
+      "-reconnect",
+      "20",
+    ]);
+    assert.equal(code, 0, report.verdict);
+    assert.ok(report.resume.resumes >= 10, `only ${report.resume.resumes} resumes`);
+    assert.deepEqual(
+      [report.resume.duplicates, report.resume.seq_gaps, report.resume.failures],
+      [0, 0, {}],
+    );
+    assert.equal(report.messages.lost, 0);
+    assert.equal(report.messages.received, report.messages.sent);
+    assert.equal(gateway.metrics.resumes.ok, report.resume.resumes);
+    assert.equal(gateway.metrics.replayedMessages, report.resume.replayed);
+    assert.match(report.verdict, /resumes with 0 duplicated and 0 skipped messages/);
+  });
+}
+
 Deno.test("load_test fails when refused connections exceed -max-errors, and names the reason", async () => {
   await using gw = startTestGateway({ websocket: { max_connections: 2 } });
   const args = [
@@ -246,6 +279,7 @@ Deno.test("load_test prints usage and exits 2 on bad flags", async () => {
       ["-msg", "0"],
       ["-procs", "3", "-conn", "2"],
       ["-hold", "-msg", "5", "-duration", "1"],
+      ["-reconnect", "5"],
       ["-transport", "udp"],
       ["-interval"],
     ]

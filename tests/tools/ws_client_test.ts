@@ -59,13 +59,41 @@ for (const transport of TRANSPORTS) {
     });
     assert.equal(code, 0, stderr);
     const got = replies(stdout).map((r) => r.reply);
-    assert.deepEqual(got[0], { type: "response", id: 1, data: "hello" });
-    assert.equal(got[1].type, "pong");
-    assert.equal(got[1].id, 99);
-    assert.equal(got[2].code, "bad_json");
+    // It starts with hello: the session is resumable, and what it is sent carries seq.
+    assert.deepEqual([got[0].id, typeof (got[0].data as { resume_token: unknown }).resume_token], [
+      1,
+      "string",
+    ]);
+    assert.deepEqual(got[1], { seq: 1, type: "response", id: 2, data: "hello" });
+    assert.equal(got[2].type, "pong");
+    assert.equal(got[2].id, 99);
+    assert.equal(got[2].seq, undefined, "a pong belongs to the connection");
+    assert.deepEqual([got[3].seq, got[3].code], [2, "bad_json"]);
     // The tool's own ids continue past the one typed by hand.
-    assert.deepEqual(got[3], { type: "response", id: 100, data: "again" });
-    assert.equal(gateway.metrics.messagesReceived[metricLabel(transport)], 4);
+    assert.deepEqual(got[4], { seq: 3, type: "response", id: 100, data: "again" });
+    assert.equal(gateway.metrics.messagesReceived[metricLabel(transport)], 5);
+  });
+
+  Deno.test(`ws_client over ${transport} in interactive mode resumes the session on /resume`, async () => {
+    const { gateway, flags } = await startToolGateway(transport);
+    await using _ = gateway;
+    const { code, stdout, stderr } = await runTool("ws_client", [...flags, "-i"], {
+      stdin: "before\n/resume\nafter\n",
+    });
+    assert.equal(code, 0, stderr);
+    const all = stdout.split("\n").filter((line) => line.startsWith("< "))
+      .map((line) => JSON.parse(line.slice(2).replace(/ {2}\(\d+\.\d{3} ms\)$/, "")));
+    const byId = (id: number) => all.filter((m) => m.id === id);
+    const session = byId(1)[0].data.session;
+    const resumed = byId(3);
+    assert.equal(resumed.length, 1, stdout);
+    assert.equal(resumed[0].data.session, session);
+    assert.equal(resumed[0].data.replayed, 0, "the tool waits for replies before it drops");
+    assert.deepEqual(byId(2), [{ seq: 1, type: "response", id: 2, data: "before" }]);
+    assert.deepEqual(byId(4), [{ seq: 2, type: "response", id: 4, data: "after" }]);
+    assert.match(stdout, /"type":"resume".*"token":"<token>","last_seq":1/);
+    assert.match(stderr, /Dropped the connection; resuming after seq 1/);
+    assert.equal(gateway.metrics.resumes.ok, 1);
   });
 }
 
