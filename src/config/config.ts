@@ -23,6 +23,16 @@ export type QuicEngineName = "native" | "matrixai";
 /** Every QUIC engine, for config validation and tests. */
 export const QUIC_ENGINES: readonly QuicEngineName[] = ["native", "matrixai"];
 
+/**
+ * Names of the WebSocket engines (`websocket.engine`): `gateway` frames on `Deno.listen` with
+ * bounds checked from each frame header (`src/transport/websocket/`); `deno` is
+ * `Deno.serve` + `Deno.upgradeWebSocket`, which buffers a whole message before checking it.
+ */
+export type WebSocketEngineName = "gateway" | "deno";
+
+/** Every WebSocket engine, for config validation and tests. */
+export const WEBSOCKET_ENGINES: readonly WebSocketEngineName[] = ["gateway", "deno"];
+
 const port = z.number().int().min(0).max(65535);
 const host = z.string().min(1);
 const urlPath = z.string().regex(/^\/[^\s?#]*$/, "must start with / and hold no spaces, ? or #");
@@ -79,6 +89,14 @@ const websocketSchema = z.strictObject({
     "Browser Origins allowed to upgrade (403 otherwise); empty allows any. Requests without " +
       "an Origin (native clients) are always allowed.",
   ),
+  engine: z.enum(WEBSOCKET_ENGINES as [WebSocketEngineName, ...WebSocketEngineName[]])
+    .default("gateway").describe(
+      "`gateway`: the gateway's own RFC 6455 framing on a TCP listener, which refuses an " +
+        "oversized message from its frame header, closes unfinished handshakes and sockets " +
+        "that stop reading. `deno`: `Deno.upgradeWebSocket`, which buffers every message " +
+        "whole (up to 64 MiB a frame, unbounded across fragments) before the gateway sees it; " +
+        "only behind a proxy that bounds messages (docs/protocol.md, Limits).",
+    ),
 }).describe("The WebSocket listener.");
 
 const protocolSchema = z.strictObject({
@@ -91,6 +109,47 @@ const protocolSchema = z.strictObject({
     "Malformed or unknown messages a session may send before it is closed (1008).",
   ),
 }).describe("Limits of the message protocol, on every transport.");
+
+const routeLimitSchema = z.strictObject({
+  per_sec: z.number().min(0.01).max(100_000).describe("Requests per second to this route."),
+  burst: z.number().int().min(1).max(1_000_000).describe("Requests allowed at once."),
+});
+
+const limitsSchema = z.strictObject({
+  max_outbound_bytes: z.number().int().min(16 * 1024).max(64 * 1024 * 1024).default(1024 * 1024)
+    .describe(
+      "Bytes queued to one session that its client has not read yet. Past half of it, " +
+        "unreliable pushes to it are dropped; past all of it the session is closed with 4002 " +
+        "(slow consumer) and its connection torn down.",
+    ),
+  messages_per_sec: z.number().min(0).max(100_000).default(200).describe(
+    "Messages per second a session may send, refilled continuously (a token bucket); over it " +
+      "a message gets `rate_limited` and is not routed. 0 turns the limit off.",
+  ),
+  burst: z.number().int().min(1).max(1_000_000).default(400).describe(
+    "Messages a session may send at once above messages_per_sec (the bucket's size).",
+  ),
+  routes: z.record(z.string().min(1), routeLimitSchema).default({}).describe(
+    'Per-route buckets on top of the session\'s, e.g. `{"chat.say": {"per_sec": 5, ' +
+      '"burst": 10}}`; a route over its own limit gets `rate_limited` too.',
+  ),
+  max_rate_violations: z.number().int().min(1).max(1_000_000).default(50).describe(
+    "`rate_limited` answers a session may get within rate_violation_window_sec before it is " +
+      "closed with 4504.",
+  ),
+  rate_violation_window_sec: z.number().int().min(1).max(3_600).default(10).describe(
+    "The window max_rate_violations counts in.",
+  ),
+  handshake_timeout_ms: z.number().int().min(100).max(120_000).default(10_000).describe(
+    "A TCP connection that has not completed its WebSocket upgrade, or a QUIC connection " +
+      "that has opened no stream, this long after it arrived is closed, whatever it sent.",
+  ),
+  fd_reserve: z.number().int().min(0).max(10_000).default(64).describe(
+    "File descriptors kept for the gateway's own use (metrics scrapes, NATS, logs): new TCP " +
+      "connections stop being accepted when fewer than this remain below the open-files " +
+      "limit, and resume when some are freed. 0 turns it off.",
+  ),
+}).describe("Protection against clients that send too much, read too little or say nothing.");
 
 const routingSchema = z.strictObject({
   request_timeout_ms: z.number().int().min(1).max(60_000).default(5_000).describe(
@@ -470,6 +529,7 @@ export const gatewayConfigSchema: z.ZodType<GatewayConfig, GatewayConfigInput> =
   ),
   session: sessionSchema.prefault({}),
   protocol: protocolSchema.prefault({}),
+  limits: limitsSchema.prefault({}),
   routing: routingSchema.prefault({}),
   auth: authSchema.prefault({}),
   cluster: clusterSchema.prefault({}),

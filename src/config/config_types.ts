@@ -13,6 +13,8 @@ export interface GatewayConfig {
   session: SessionConfig;
   /** Limits of the message protocol, on every transport. */
   protocol: ProtocolConfig;
+  /** Protection against clients that send too much, read too little or say nothing. */
+  limits: LimitsConfig;
   /** Requests to services. */
   routing: RoutingConfig;
   /** Player authentication (docs/protocol.md#authentication). */
@@ -84,6 +86,56 @@ export interface ProtocolConfig {
   max_message_bytes: number;
   /** Malformed or unknown messages a session may send before it is closed (1008). */
   max_protocol_errors: number;
+}
+
+/**
+ * The `limits` section: Protection against clients that send too much, read too little or say
+ * nothing.
+ */
+export interface LimitsConfig {
+  /**
+   * Bytes queued to one session that its client has not read yet. Past half of it, unreliable
+   * pushes to it are dropped; past all of it the session is closed with 4002 (slow consumer) and
+   * its connection torn down.
+   */
+  max_outbound_bytes: number;
+  /**
+   * Messages per second a session may send, refilled continuously (a token bucket); over it a
+   * message gets `rate_limited` and is not routed. 0 turns the limit off.
+   */
+  messages_per_sec: number;
+  /** Messages a session may send at once above messages_per_sec (the bucket's size). */
+  burst: number;
+  /**
+   * Per-route buckets on top of the session's, e.g. `{"chat.say": {"per_sec": 5, "burst": 10}}`; a
+   * route over its own limit gets `rate_limited` too.
+   */
+  routes: LimitsRoutesConfig;
+  /**
+   * `rate_limited` answers a session may get within rate_violation_window_sec before it is closed
+   * with 4504.
+   */
+  max_rate_violations: number;
+  /** The window max_rate_violations counts in. */
+  rate_violation_window_sec: number;
+  /**
+   * A TCP connection that has not completed its WebSocket upgrade, or a QUIC connection that has
+   * opened no stream, this long after it arrived is closed, whatever it sent.
+   */
+  handshake_timeout_ms: number;
+  /**
+   * File descriptors kept for the gateway's own use (metrics scrapes, NATS, logs): new TCP
+   * connections stop being accepted when fewer than this remain below the open-files limit, and
+   * resume when some are freed. 0 turns it off.
+   */
+  fd_reserve: number;
+}
+
+/**
+ * The `limits.routes` section: Per-route buckets on top of the session's, e.g. `{"chat.say":
+ * {"per_sec": 5, "burst": 10}}`; a route over its own limit gets `rate_limited` too.
+ */
+export interface LimitsRoutesConfig {
 }
 
 /** The `routing` section: Requests to services. */
@@ -265,6 +317,14 @@ export interface WebsocketConfig {
    * Origin (native clients) are always allowed.
    */
   allowed_origins: string[];
+  /**
+   * `gateway`: the gateway's own RFC 6455 framing on a TCP listener, which refuses an oversized
+   * message from its frame header, closes unfinished handshakes and sockets that stop reading.
+   * `deno`: `Deno.upgradeWebSocket`, which buffers every message whole (up to 64 MiB a frame,
+   * unbounded across fragments) before the gateway sees it; only behind a proxy that bounds
+   * messages (docs/protocol.md, Limits).
+   */
+  engine: "gateway" | "deno";
 }
 
 /** The `quic` section: The QUIC listener (docs/quic.md). */
