@@ -22,6 +22,8 @@ interface SchemaNode {
   properties?: Record<string, SchemaNode>;
   required?: string[];
   items?: SchemaNode;
+  /** A record's values (`z.record`). */
+  additionalProperties?: SchemaNode | boolean;
   enum?: unknown[];
   minimum?: number;
   maximum?: number;
@@ -68,8 +70,17 @@ function tsType(node: SchemaNode, path: string[], out: string[]): string {
       const item = tsType(node.items ?? {}, path, out);
       return item.includes(" | ") ? `(${item})[]` : `${item}[]`;
     }
-    case "object":
-      return emitInterface(node, path, out);
+    case "object": {
+      const values = recordValues(node);
+      if (values === undefined) return emitInterface(node, path, out);
+      const value = values.type === "object"
+        ? emitInterface(values, path, out, {
+          name: `${pascal(path)}EntryConfig`,
+          description: `An entry of \`${path.join(".")}\`.`,
+        })
+        : tsType(values, path, out);
+      return `Record<string, ${value}>`;
+    }
   }
   throw new TypeError(`Cannot generate a type for ${path.join(".")}: unsupported schema node`);
 }
@@ -91,8 +102,19 @@ function docComment(text: string | undefined, indent: string): string {
     : `${indent}/**\n${lines.map((l) => `${indent} * ${l}`).join("\n")}\n${indent} */\n`;
 }
 
-function emitInterface(node: SchemaNode, path: string[], out: string[]): string {
-  const name = path.length === 0 ? "GatewayConfig" : `${pascal(path)}Config`;
+/** The schema of a record's values (`z.record`), or undefined for an object with fixed keys. */
+function recordValues(node: SchemaNode): SchemaNode | undefined {
+  const values = node.additionalProperties;
+  return typeof values === "object" && node.properties === undefined ? values : undefined;
+}
+
+function emitInterface(
+  node: SchemaNode,
+  path: string[],
+  out: string[],
+  entry?: { name: string; description: string },
+): string {
+  const name = entry?.name ?? (path.length === 0 ? "GatewayConfig" : `${pascal(path)}Config`);
   // Reserve the slot first, so a section comes before the sections it holds.
   const slot = out.push("") - 1;
   const required = new Set(node.required ?? []);
@@ -102,9 +124,10 @@ function emitInterface(node: SchemaNode, path: string[], out: string[]): string 
     body += docComment(child.description, "  ");
     body += `  ${key}${required.has(key) ? "" : "?"}: ${type};\n`;
   }
-  const description = path.length === 0
-    ? "The validated gateway configuration, with every default filled in."
-    : `The \`${path.join(".")}\` section: ${node.description ?? ""}`;
+  const description = entry?.description ??
+    (path.length === 0
+      ? "The validated gateway configuration, with every default filled in."
+      : `The \`${path.join(".")}\` section: ${node.description ?? ""}`);
   out[slot] = `${docComment(description, "")}export interface ${name} {\n${body}}\n`;
   return name;
 }
@@ -165,7 +188,7 @@ function rows(node: SchemaNode, path: string[], out: string[][]): void {
   for (const [key, child] of Object.entries(node.properties ?? {})) {
     if (key === "$schema") continue;
     const here = [...path, key];
-    if (child.type === "object") {
+    if (child.type === "object" && recordValues(child) === undefined) {
       rows(child, here, out);
       continue;
     }
