@@ -9,13 +9,13 @@ import type { RunningGateway } from "../../src/app.ts";
 import { startGateway } from "../../src/app.ts";
 import { type GatewayConfigInput, parseConfig } from "../../src/config/config.ts";
 import { DisconnectHeartbeatTimeout } from "../../src/core/disconnect.ts";
-import { defineService } from "../../src/core/service.ts";
 import { Logger } from "../../src/core/logger.ts";
 import { Router } from "../../src/services/router.ts";
 import { H3Error, Setting } from "../../src/transport/webtransport/http3.ts";
 import { encodeVarint } from "../../src/transport/webtransport/varint.ts";
 import { encodeFrame as encodeEnvelopeFrame } from "../../src/transport/quic_framing.ts";
 import { waitFor, within } from "../_helpers.ts";
+import { worldService } from "../fixtures/zone_service.ts";
 import { quicPort, quicTestConfig, testTls } from "../_quic_harness.ts";
 import { runTransportTests, type TestClient, type TransportHarness } from "../_transport_suite.ts";
 import { runAuthTests } from "../_auth_suite.ts";
@@ -277,20 +277,7 @@ Deno.test("webtransport: the close code and reason arrive as a capsule, after th
 });
 
 Deno.test("webtransport: datagrams carry envelopes both ways; unreliable pushes go as datagrams", async () => {
-  const world = defineService({
-    name: "world",
-    routes: {
-      enter(_data, ctx) {
-        ctx.join("zone");
-        return { ok: true };
-      },
-      move(data, ctx) {
-        ctx.pushToGroup("zone", "world.position", data, { unreliable: true });
-        return { ok: true };
-      },
-    },
-  });
-  await using gateway = startWebTransportGateway({}, new Router().addService(world));
+  await using gateway = startWebTransportGateway({}, new Router().addService(worldService));
   const session = await openSession(gateway);
   await session.send('{"type":"request","id":1,"route":"world.enter"}');
   assert.deepEqual(JSON.parse(await session.next()), {
