@@ -119,3 +119,29 @@ export async function runGateway(
     stderr: decoder.decode(output.stderr),
   };
 }
+
+/** WebSocket and metrics on 127.0.0.1 port 0: the base of most configs a test gateway runs. */
+export const LOOPBACK_CONFIG = {
+  websocket: { host: "127.0.0.1", port: 0 },
+  metrics: { host: "127.0.0.1", port: 0 },
+} as const;
+
+/** A temporary config file for `--config`, removed on dispose. */
+export interface TempConfigFile extends AsyncDisposable {
+  /** Where the file is. */
+  readonly path: string;
+}
+
+/** Writes `config` (as JSON, or a string as it is) to a temporary `.json` file. */
+export async function tempConfigFile(
+  config: Record<string, unknown> | string,
+): Promise<TempConfigFile> {
+  const path = await Deno.makeTempFile({ suffix: ".json" });
+  try {
+    await Deno.writeTextFile(path, typeof config === "string" ? config : JSON.stringify(config));
+  } catch (error) {
+    await Deno.remove(path);
+    throw error;
+  }
+  return { path, [Symbol.asyncDispose]: () => Deno.remove(path) };
+}

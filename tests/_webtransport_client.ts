@@ -25,7 +25,7 @@ import { StreamReader } from "../src/transport/webtransport/stream_reader.ts";
 import { encodeVarint } from "../src/transport/webtransport/varint.ts";
 import { encodeFrame as encodeEnvelopeFrame, FrameDecoder } from "../src/transport/quic_framing.ts";
 import { within } from "./_helpers.ts";
-import type { CloseInfo } from "./_transport_suite.ts";
+import { type CloseInfo, MessageQueue } from "./_transport_suite.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -78,10 +78,8 @@ export class WebTransportTestSession {
   readonly #connectWriter: WritableStreamDefaultWriter<Uint8Array>;
   readonly #stream: Deno.QuicBidirectionalStream | undefined;
   readonly #writer: WritableStreamDefaultWriter<Uint8Array> | undefined;
-  readonly #inbox: string[] = [];
-  readonly #waiters: Array<(text: string | null) => void> = [];
+  readonly #messages = new MessageQueue();
   readonly #done: Promise<unknown>;
-  #ended = false;
 
   constructor(
     conn: Deno.QuicConn,
@@ -134,8 +132,8 @@ export class WebTransportTestSession {
 
   async #readStream(readable: ReadableStream<Uint8Array>): Promise<void> {
     const frames = new FrameDecoder(16 * 1024 * 1024, {
-      onFrame: (payload) => this.#push(decoder.decode(payload)),
-      onFault: (_fault, message) => this.#push(`FRAMING FAULT: ${message}`),
+      onFrame: (payload) => this.#messages.push(decoder.decode(payload)),
+      onFault: (_fault, message) => this.#messages.push(`FRAMING FAULT: ${message}`),
     });
     try {
       for await (const chunk of readable) frames.push(chunk);
@@ -145,8 +143,7 @@ export class WebTransportTestSession {
     } catch {
       // Reset when the session closed.
     }
-    this.#ended = true;
-    for (const waiter of this.#waiters.splice(0)) waiter(null);
+    this.#messages.end();
   }
 
   async #watchControlStream(): Promise<void> {
@@ -175,12 +172,6 @@ export class WebTransportTestSession {
     } catch {
       // The connection closed.
     }
-  }
-
-  #push(text: string): void {
-    const waiter = this.#waiters.shift();
-    if (waiter) waiter(text);
-    else this.#inbox.push(text);
   }
 
   /** Sends one envelope as a frame on the message stream. */
@@ -234,16 +225,7 @@ export class WebTransportTestSession {
 
   /** The next envelope; rejects after `timeoutMs` or once the stream ended. */
   next(timeoutMs = 2_000): Promise<string> {
-    const queued = this.#inbox.shift();
-    if (queued !== undefined) return Promise.resolve(queued);
-    if (this.#ended) return Promise.reject(new Error("Closed"));
-    return within(
-      new Promise<string>((resolve, reject) =>
-        this.#waiters.push((text) => text === null ? reject(new Error("Closed")) : resolve(text))
-      ),
-      timeoutMs,
-      "a message",
-    );
+    return this.#messages.next(timeoutMs);
   }
 
   /**

@@ -1,17 +1,6 @@
 import assert from "node:assert/strict";
-import { GatewayProcess } from "./_gateway_process.ts";
+import { GatewayProcess, LOOPBACK_CONFIG, tempConfigFile } from "./_gateway_process.ts";
 import { sleep, within } from "./_helpers.ts";
-
-async function configFile(config: unknown): Promise<string> {
-  const path = await Deno.makeTempFile({ suffix: ".json" });
-  await Deno.writeTextFile(path, JSON.stringify(config));
-  return path;
-}
-
-const LOOPBACK = {
-  websocket: { host: "127.0.0.1", port: 0 },
-  metrics: { host: "127.0.0.1", port: 0 },
-};
 
 /** Opens a WebSocket, resolving null when the connection fails or times out. */
 function tryOpen(url: string, timeoutMs = 2_000): Promise<WebSocket | null> {
@@ -53,23 +42,19 @@ function ping(socket: WebSocket, id: number): Promise<boolean> {
 }
 
 Deno.test("SIGTERM closes sessions with 1001 going away and exits 0", async () => {
-  const path = await configFile({ ...LOOPBACK, shutdown: { grace_sec: 5 } });
-  await using gateway = new GatewayProcess(["--config", path]);
-  try {
-    const { websocket } = await gateway.ports();
-    const socket = await tryOpen(`ws://127.0.0.1:${websocket}/ws`);
-    assert.ok(socket, "cannot connect to the gateway");
-    const closed = new Promise<CloseEvent>((resolve) => socket.onclose = resolve);
-    assert.ok(await ping(socket, 1));
-    gateway.kill("SIGTERM");
-    const event = await within(closed, 5_000, "the shutdown close");
-    assert.deepEqual([event.code, event.reason], [1001, "going away"]);
-    const status = await within(gateway.status, 6_000, "the gateway to exit");
-    assert.equal(status.code, 0);
-    assert.ok(gateway.lines.some((line) => line.msg === "stopped"));
-  } finally {
-    await Deno.remove(path);
-  }
+  await using config = await tempConfigFile({ ...LOOPBACK_CONFIG, shutdown: { grace_sec: 5 } });
+  await using gateway = new GatewayProcess(["--config", config.path]);
+  const { websocket } = await gateway.ports();
+  const socket = await tryOpen(`ws://127.0.0.1:${websocket}/ws`);
+  assert.ok(socket, "cannot connect to the gateway");
+  const closed = new Promise<CloseEvent>((resolve) => socket.onclose = resolve);
+  assert.ok(await ping(socket, 1));
+  gateway.kill("SIGTERM");
+  const event = await within(closed, 5_000, "the shutdown close");
+  assert.deepEqual([event.code, event.reason], [1001, "going away"]);
+  const status = await within(gateway.status, 6_000, "the gateway to exit");
+  assert.equal(status.code, 0);
+  assert.ok(gateway.lines.some((line) => line.msg === "stopped"));
 });
 
 Deno.test({
@@ -78,12 +63,12 @@ Deno.test({
   fn: async () => {
     // Deno raises the soft limit to the hard one, so both are set. 80 leaves room for the
     // runtime's own descriptors and a few dozen sessions.
-    const path = await configFile({
-      ...LOOPBACK,
-      websocket: { ...LOOPBACK.websocket, max_connections: 10_000 },
+    await using config = await tempConfigFile({
+      ...LOOPBACK_CONFIG,
+      websocket: { ...LOOPBACK_CONFIG.websocket, max_connections: 10_000 },
     });
     const open: WebSocket[] = [];
-    await using gateway = new GatewayProcess(["--config", path], {
+    await using gateway = new GatewayProcess(["--config", config.path], {
       prefix: ["prlimit", "--nofile=80:80"],
     });
     try {
@@ -127,7 +112,6 @@ Deno.test({
       assert.match(text, /gateway_listener_restarts_total\{listener="websocket"\} [1-9]/);
     } finally {
       await Promise.all(open.map(closeAndWait));
-      await Deno.remove(path);
     }
   },
 });

@@ -1,6 +1,8 @@
 /**
  * A command-line client for the gateway: sends pings or requests and prints every reply with
- * its round-trip time, or, in interactive mode, sends each line typed on stdin.
+ * its round-trip time, or, in interactive mode, sends each line typed on stdin. It answers the
+ * gateway's round-trip probes (`{"type":"ping","id":<n>}` to an idle session) as the SDK does,
+ * without printing them.
  *
  * Exit status: 0 when every message was answered, 1 when the client cannot connect, a reply
  * does not come or the gateway closes the connection, 2 for bad flags.
@@ -18,6 +20,7 @@ const USAGE = `Usage: deno task ws-client [options]
 
 Connects to the gateway, sends messages and prints each reply with its round-trip time.
 Without -route it sends ping envelopes; with -route (or -data) it sends requests.
+The gateway's round-trip probes to an idle session are answered with a pong, not printed.
 
 Options:
 ${TARGET_USAGE}
@@ -185,6 +188,14 @@ class Conversation {
     let id: unknown;
     try {
       const envelope = JSON.parse(text);
+      if (envelope?.type === "ping") {
+        // The gateway measuring this idle session's round trip: answer as the SDK does. Its id
+        // numbers the other direction, so it must not match a message sent here.
+        if (Number.isSafeInteger(envelope.id)) {
+          this.#connection.send(`{"type":"pong","id":${envelope.id}}`).catch(() => {});
+        }
+        return;
+      }
       id = envelope?.id;
       if (typeof id === "number") this.replyTypes.set(id, String(envelope.type));
       if (typeof envelope?.seq === "number") this.lastSeq = Math.max(this.lastSeq, envelope.seq);

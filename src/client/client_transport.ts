@@ -44,3 +44,20 @@ export interface OpenTransportOptions {
   /** Aborts opening. */
   signal?: AbortSignal;
 }
+
+/** How long a transport's `close()` waits for the connection to be released (the closing
+ * handshake, the session's end) before giving up on it. */
+const CLOSE_WAIT_MS = 2_000;
+
+/** Waits for `released`, at most a bounded time: how every transport's `close()` ends. */
+export async function waitReleased(released: Promise<unknown>): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await Promise.race([
+      released,
+      new Promise((resolve) => timer = setTimeout(resolve, CLOSE_WAIT_MS)),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -3,13 +3,15 @@
  *
  * @module
  */
-import type { ClientTransport, OpenTransportOptions, TransportClose } from "./client_transport.ts";
+import {
+  type ClientTransport,
+  type OpenTransportOptions,
+  type TransportClose,
+  waitReleased,
+} from "./client_transport.ts";
 
 /** The subprotocol that lets the gateway coalesce many envelopes into one frame. */
 export const BATCH_SUBPROTOCOL = "mmo.batch.v1";
-
-/** How long `close()` waits for the closing handshake before giving up on it. */
-const CLOSE_WAIT_MS = 2_000;
 
 /** Options for {@linkcode openWebSocket}. */
 export interface OpenWebSocketOptions extends OpenTransportOptions {
@@ -59,15 +61,7 @@ class WebSocketTransport implements ClientTransport {
     ) {
       this.#socket.close(code, reason);
     }
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    try {
-      await Promise.race([
-        this.#released,
-        new Promise((resolve) => timer = setTimeout(resolve, CLOSE_WAIT_MS)),
-      ]);
-    } finally {
-      clearTimeout(timer);
-    }
+    await waitReleased(this.#released);
   }
 }
 

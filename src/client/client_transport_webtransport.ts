@@ -8,7 +8,12 @@
  *
  * @module
  */
-import type { ClientTransport, OpenTransportOptions, TransportClose } from "./client_transport.ts";
+import {
+  type ClientTransport,
+  type OpenTransportOptions,
+  type TransportClose,
+  waitReleased,
+} from "./client_transport.ts";
 import { encodeFrame, FrameDecoder } from "./_length_prefix.ts";
 
 /** A certificate the browser should trust by hash (self-signed development certificates,
@@ -61,9 +66,6 @@ export function webTransportConstructor(): WebTransportConstructor | undefined {
 /** Largest frame accepted from the gateway: far above any sane envelope, low enough that a
  * corrupt length cannot make the client buffer gigabytes. */
 const MAX_FRAME_BYTES = 16 * 1024 * 1024;
-
-/** How long `close()` waits for the session to end before giving up on it. */
-const CLOSE_WAIT_MS = 2_000;
 
 /** Close code for a stream the gateway framed wrongly: a fault a reconnect would repeat. */
 const CLOSE_BAD_FRAME = 1008;
@@ -167,15 +169,7 @@ class WebTransportTransport implements ClientTransport {
         // Already closed.
       }
     }
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    try {
-      await Promise.race([
-        this.#released,
-        new Promise((resolve) => timer = setTimeout(resolve, CLOSE_WAIT_MS)),
-      ]);
-    } finally {
-      clearTimeout(timer);
-    }
+    await waitReleased(this.#released);
   }
 }
 

@@ -297,20 +297,16 @@ export class GatewayClient implements AsyncDisposable {
         text: envelope,
         resolve: resolve as (data: unknown) => void,
         reject,
-        timer: setTimeout(() => {
-          this.#settle(pending);
-          reject(
-            new GatewayError(
-              ClientErrorCode.requestTimeout,
-              `Request "${route}" got no answer within ${timeoutMs} ms`,
-              { route },
-            ),
-          );
-        }, timeoutMs),
+        timer: undefined,
         transport: undefined,
         inDoubt: false,
         internal: false,
       };
+      this.#expireAfter(
+        pending,
+        timeoutMs,
+        `Request "${route}" got no answer within ${timeoutMs} ms`,
+      );
       this.#pending.set(id, pending);
       if (this.#state !== "open" || !this.#write(pending)) this.#outbox.push(pending);
     });
@@ -536,25 +532,33 @@ export class GatewayClient implements AsyncDisposable {
           resolve();
         },
         reject,
-        timer: setTimeout(() => {
-          this.#settle(pending);
-          reject(
-            new GatewayError(
-              ClientErrorCode.requestTimeout,
-              `The gateway did not answer "${type}" within ${this.#connectTimeoutMs} ms`,
-            ),
-          );
-        }, this.#connectTimeoutMs),
+        timer: undefined,
         transport,
         inDoubt: false,
         internal: true,
       };
+      this.#expireAfter(
+        pending,
+        this.#connectTimeoutMs,
+        `The gateway did not answer "${type}" within ${this.#connectTimeoutMs} ms`,
+      );
       this.#pending.set(id, pending);
       if (!transport.send(envelope)) {
         this.#settle(pending);
         reject(this.#lost(`The connection closed before "${type}" was sent`));
       }
     });
+  }
+
+  /** Starts `pending`'s deadline: after `ms` unanswered, it is dropped and rejected with
+   * `message` (code `requestTimeout`). */
+  #expireAfter(pending: Pending, ms: number, message: string): void {
+    pending.timer = setTimeout(() => {
+      this.#settle(pending);
+      pending.reject(
+        new GatewayError(ClientErrorCode.requestTimeout, message, { route: pending.route }),
+      );
+    }, ms);
   }
 
   /** The connection is a session now: start its heartbeat, send what waited, tell the app. */

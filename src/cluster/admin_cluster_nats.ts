@@ -12,12 +12,12 @@
  */
 import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
 import type { Logger } from "../core/logger.ts";
-import type {
-  AdminCluster,
-  AdminNodeInfo,
-  AdminNodesView,
-  NodeAnswer,
-  ScatterResult,
+import {
+  type AdminCluster,
+  type AdminNodeInfo,
+  type AdminNodesView,
+  scatter,
+  type ScatterResult,
 } from "../ops/admin_cluster.ts";
 import {
   type AdminNode,
@@ -102,31 +102,22 @@ export class NatsAdminCluster implements AdminCluster, AsyncDisposable {
   }
 
   /** Asks each node on its subject (this one directly) and gathers the answers. */
-  async ask(requests: ReadonlyMap<string, NodeRequest>): Promise<ScatterResult> {
+  ask(requests: ReadonlyMap<string, NodeRequest>): Promise<ScatterResult> {
     const { node: self, link, subjects, timeoutMs, logger } = this.#options;
     const connection = link.connection;
-    const settled = await Promise.all(
-      [...requests].map(async ([node, request]): Promise<NodeAnswer | string> => {
-        if (node === self.nodeId) return { node, reply: self.execute(request) };
-        if (!connection) return node;
-        try {
-          const message = await connection.request(subjects.admin(node), encodeJson(request), {
-            timeout: timeoutMs,
-          });
-          return { node, reply: parseNodeReply(decodeJson(message.data), request.op) };
-        } catch (error) {
-          logger.debug("admin request to a node failed", { node, op: request.op, error });
-          return node;
-        }
-      }),
-    );
-    const answers: NodeAnswer[] = [];
-    const unreachable: string[] = [];
-    for (const result of settled) {
-      if (typeof result === "string") unreachable.push(result);
-      else answers.push(result);
-    }
-    return { answers, unreachable };
+    return scatter(requests, async (node, request) => {
+      if (node === self.nodeId) return self.execute(request);
+      if (!connection) return undefined;
+      try {
+        const message = await connection.request(subjects.admin(node), encodeJson(request), {
+          timeout: timeoutMs,
+        });
+        return parseNodeReply(decodeJson(message.data), request.op);
+      } catch (error) {
+        logger.debug("admin request to a node failed", { node, op: request.op, error });
+        return undefined;
+      }
+    });
   }
 
   /**

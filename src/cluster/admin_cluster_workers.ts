@@ -8,11 +8,11 @@
  * @module
  */
 import type { Logger } from "../core/logger.ts";
-import type {
-  AdminCluster,
-  AdminNodesView,
-  NodeAnswer,
-  ScatterResult,
+import {
+  type AdminCluster,
+  type AdminNodesView,
+  scatter,
+  type ScatterResult,
 } from "../ops/admin_cluster.ts";
 import { type NodeRequest, parseNodeReply } from "../ops/admin_node.ts";
 
@@ -51,33 +51,24 @@ export class WorkersAdminCluster implements AdminCluster {
   }
 
   /** Asks each worker its request and gathers the answers. */
-  async ask(requests: ReadonlyMap<string, NodeRequest>): Promise<ScatterResult> {
+  ask(requests: ReadonlyMap<string, NodeRequest>): Promise<ScatterResult> {
     const ports = new Map(this.#options.workers().map((worker) => [worker.node, worker.port]));
-    const settled = await Promise.all(
-      [...requests].map(async ([node, request]): Promise<NodeAnswer | string> => {
-        const port = ports.get(node);
-        if (port === undefined) return node;
-        try {
-          const reply = parseNodeReply(await this.#post(port, request), request.op);
-          // A worker without a node id of its own calls itself `local`: name it as listed.
-          if (reply.op === "list") { for (const session of reply.sessions) session.node = node; }
-          if ((reply.op === "get" || reply.op === "kick") && reply.session) {
-            reply.session.node = node;
-          }
-          return { node, reply };
-        } catch (error) {
-          this.#options.logger.debug("admin request to a worker failed", { node, error });
-          return node;
+    return scatter(requests, async (node, request) => {
+      const port = ports.get(node);
+      if (port === undefined) return undefined;
+      try {
+        const reply = parseNodeReply(await this.#post(port, request), request.op);
+        // A worker without a node id of its own calls itself `local`: name it as listed.
+        if (reply.op === "list") { for (const session of reply.sessions) session.node = node; }
+        if ((reply.op === "get" || reply.op === "kick") && reply.session) {
+          reply.session.node = node;
         }
-      }),
-    );
-    const answers: NodeAnswer[] = [];
-    const unreachable: string[] = [];
-    for (const result of settled) {
-      if (typeof result === "string") unreachable.push(result);
-      else answers.push(result);
-    }
-    return { answers, unreachable };
+        return reply;
+      } catch (error) {
+        this.#options.logger.debug("admin request to a worker failed", { node, error });
+        return undefined;
+      }
+    });
   }
 
   async #post(port: number, request: NodeRequest): Promise<unknown> {

@@ -50,11 +50,11 @@ import {
 } from "../core/protocol.ts";
 import type { ResumeToken } from "../core/resume_token.ts";
 import type {
+  IdentifyResult,
   RemoteSessions,
   ResumeFailure,
   SessionHandover,
-  SessionIdentity,
-  SessionSnapshot,
+  TakeoverResult,
 } from "../core/session_resumer.ts";
 
 /**
@@ -137,7 +137,7 @@ export class NatsSessionTakeover implements RemoteSessions, AsyncDisposable {
   async prepare(
     token: ResumeToken,
     lastSeq: number,
-  ): Promise<{ ok: true; identity: SessionIdentity } | ResumeFailure> {
+  ): Promise<IdentifyResult> {
     const reply = await this.#ask(token, {
       op: "prepare",
       session: token.session,
@@ -155,10 +155,7 @@ export class NatsSessionTakeover implements RemoteSessions, AsyncDisposable {
   commit(
     token: ResumeToken,
     lastSeq: number,
-  ): Promise<
-    | { ok: true; snapshot: SessionSnapshot; covered: (origin: PushOrigin) => boolean }
-    | ResumeFailure
-  > {
+  ): Promise<TakeoverResult> {
     // Taken now, synchronously: the caller has just joined the session's groups.
     const cuts = this.#options.broker.recentCuts();
     return this.#ask(token, {

@@ -117,6 +117,17 @@ export interface SessionSnapshot extends SessionIdentity {
   readonly protocolErrors: number;
 }
 
+/** Who a session is, as the node holding it tells it; or why it cannot be resumed. */
+export type IdentifyResult = { ok: true; identity: SessionIdentity } | ResumeFailure;
+
+/**
+ * A session taken over: its snapshot and, for the pushes received since this node joined its
+ * groups, whether the snapshot has them already; or why it cannot be resumed.
+ */
+export type TakeoverResult =
+  | { ok: true; snapshot: SessionSnapshot; covered: (origin: PushOrigin) => boolean }
+  | ResumeFailure;
+
 /** The node holding a session hands it over (the other half of {@linkcode RemoteSessions}). */
 export interface SessionHandover {
   /**
@@ -127,7 +138,7 @@ export interface SessionHandover {
     sessionId: string,
     secret: string,
     lastSeq: number,
-  ): { ok: true; identity: SessionIdentity } | ResumeFailure;
+  ): IdentifyResult;
   /**
    * Second step, synchronous: checks again, gives `send` the whole session and, when `send`
    * returns true (the answer is on its way), forgets it here. Nothing is sent to the session
@@ -147,7 +158,7 @@ export interface RemoteSessions {
   prepare(
     token: ResumeToken,
     lastSeq: number,
-  ): Promise<{ ok: true; identity: SessionIdentity } | ResumeFailure>;
+  ): Promise<IdentifyResult>;
   /**
    * Takes the session over ({@linkcode SessionHandover.handOver}). Call it synchronously right
    * after this node joined the session's groups and user: it notes at once what this node has
@@ -157,10 +168,7 @@ export interface RemoteSessions {
   commit(
     token: ResumeToken,
     lastSeq: number,
-  ): Promise<
-    | { ok: true; snapshot: SessionSnapshot; covered: (origin: PushOrigin) => boolean }
-    | ResumeFailure
-  >;
+  ): Promise<TakeoverResult>;
 }
 
 /** Options for {@linkcode SessionResumer}. */
@@ -287,7 +295,7 @@ export class SessionResumer implements SessionEvents, SessionHandover, Disposabl
     sessionId: string,
     secret: string,
     lastSeq: number,
-  ): { ok: true; identity: SessionIdentity } | ResumeFailure {
+  ): IdentifyResult {
     const session = this.#sessions.get(sessionId);
     const reason = this.#check(session, secret, lastSeq);
     if (reason !== undefined) return { ok: false, reason };

@@ -62,3 +62,23 @@ export interface AdminCluster {
   /** Every known node with its session count. */
   nodes(): Promise<AdminNodesView>;
 }
+
+/**
+ * Asks every node its request with `askNode`, all at once, and gathers the answers in the order
+ * of `requests`; a node for which `askNode` resolves `undefined` is listed as unreachable.
+ */
+export async function scatter(
+  requests: ReadonlyMap<string, NodeRequest>,
+  askNode: (node: string, request: NodeRequest) => Promise<NodeReply | undefined>,
+): Promise<ScatterResult> {
+  const settled = await Promise.all(
+    [...requests].map(async ([node, request]) => ({ node, reply: await askNode(node, request) })),
+  );
+  const answers: NodeAnswer[] = [];
+  const unreachable: string[] = [];
+  for (const { node, reply } of settled) {
+    if (reply === undefined) unreachable.push(node);
+    else answers.push({ node, reply });
+  }
+  return { answers, unreachable };
+}

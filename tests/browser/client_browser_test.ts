@@ -14,10 +14,10 @@ import {
   DisconnectLoggedInElsewhere,
 } from "../../src/core/disconnect.ts";
 import { Logger } from "../../src/core/logger.ts";
-import { defineService } from "../../src/core/service.ts";
 import { createDefaultRouter } from "../../src/app.ts";
 import type { TransportKind } from "../../src/core/transport.ts";
 import { waitFor } from "../_helpers.ts";
+import { worldService } from "../fixtures/zone_service.ts";
 import { type BrowserPage, TestBrowser } from "./_browser.ts";
 import { buildClientBundle, servePage } from "./_page_server.ts";
 
@@ -28,25 +28,9 @@ Deno.test("the client bundle is one ES module without imports", async () => {
   assert.match(bundle, /^export\s*\{[^}]*\bGatewayClient\b/m);
 });
 
-/** A zone whose position updates are unreliable pushes: datagrams where the transport has
- * them. */
-const world = defineService({
-  name: "world",
-  routes: {
-    enter(_data, ctx) {
-      ctx.join("zone");
-      return { ok: true };
-    },
-    move(data, ctx) {
-      ctx.pushToGroup("zone", "world.position", data, { unreliable: true });
-      return { ok: true };
-    },
-  },
-});
-
 /**
  * A gateway on 127.0.0.1 with WebSocket, QUIC with WebTransport on development certificates in
- * `devCertDir`, metrics (for `/dev-cert-hash`), the default routes and `world`; only `origin`
+ * `devCertDir`, metrics (for `/dev-cert-hash`), the default routes and `worldService`; only `origin`
  * may connect from a browser.
  */
 function startBrowserGateway(
@@ -62,7 +46,7 @@ function startBrowserGateway(
       quic: { enabled: true, host: "127.0.0.1", port: 0, dev_ca_dir: devCertDir },
       log: { level: "error" },
     }),
-    { logger: new Logger("error"), router: createDefaultRouter().addService(world) },
+    { logger: new Logger("error"), router: createDefaultRouter().addService(worldService) },
   );
 }
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { GatewayProcess } from "../_gateway_process.ts";
+import { GatewayProcess, LOOPBACK_CONFIG, tempConfigFile } from "../_gateway_process.ts";
 import { NatsServer } from "../_nats_server.ts";
 import { waitFor, within } from "../_helpers.ts";
 import { hmacToken, TEST_SECRET, TEST_SECRET_ENV } from "../_tokens.ts";
@@ -7,18 +7,13 @@ import { hmacToken, TEST_SECRET, TEST_SECRET_ENV } from "../_tokens.ts";
 Deno.test("--workers with NATS keep one session per user across workers (kick_old)", async () => {
   await using nats = new NatsServer();
   await nats.start();
-  const path = await Deno.makeTempFile({ suffix: ".json" });
-  await Deno.writeTextFile(
-    path,
-    JSON.stringify({
-      websocket: { host: "127.0.0.1", port: 0 },
-      metrics: { host: "127.0.0.1", port: 0 },
-      cluster: { nats: { servers: [nats.url], reconnect_wait_ms: 100 } },
-      auth: { mode: "jwt", jwt: { hmac_secret_env: TEST_SECRET_ENV } },
-    }),
-  );
+  await using config = await tempConfigFile({
+    ...LOOPBACK_CONFIG,
+    cluster: { nats: { servers: [nats.url], reconnect_wait_ms: 100 } },
+    auth: { mode: "jwt", jwt: { hmac_secret_env: TEST_SECRET_ENV } },
+  });
   const sockets: WebSocket[] = [];
-  await using supervisor = new GatewayProcess(["-config", path, "-workers", "2"], {
+  await using supervisor = new GatewayProcess(["-config", config.path, "-workers", "2"], {
     env: { [TEST_SECRET_ENV]: TEST_SECRET },
   });
   try {
@@ -60,6 +55,5 @@ Deno.test("--workers with NATS keep one session per user across workers (kick_ol
     assert.ok(logins.every((n) => n > 0), `one worker got every login: ${logins}`);
   } finally {
     for (const socket of sockets) socket.close();
-    await Deno.remove(path);
   }
 });

@@ -7,7 +7,7 @@ import {
   workerConfig,
   WorkerSupervisor,
 } from "../../src/cluster/worker_supervisor.ts";
-import { GatewayProcess } from "../_gateway_process.ts";
+import { GatewayProcess, LOOPBACK_CONFIG, tempConfigFile } from "../_gateway_process.ts";
 import { within } from "../_helpers.ts";
 import { NatsServer } from "../_nats_server.ts";
 
@@ -64,18 +64,10 @@ Deno.test("restartDelayMs backs a crash loop off from 1 s to at most 30 s", () =
   );
 });
 
-/** Writes `config` to a temporary file for `--config`; the caller removes it. */
-async function configFile(config: Record<string, unknown>): Promise<string> {
-  const path = await Deno.makeTempFile({ suffix: ".json" });
-  await Deno.writeTextFile(path, JSON.stringify(config));
-  return path;
-}
-
 /** A config for `--workers` on loopback port 0 at log level `level`. */
 function workersConfig(level: LogLevel): Record<string, unknown> {
   return {
-    websocket: { host: "127.0.0.1", port: 0 },
-    metrics: { host: "127.0.0.1", port: 0 },
+    ...LOOPBACK_CONFIG,
     shutdown: { grace_sec: 3 },
     // Below the tests' own 20 s wait, so a worker that never reports fails with its name.
     cluster: { worker_start_timeout_sec: 10 },
@@ -155,42 +147,38 @@ async function expectShutdownCloses(
  */
 async function serveFromMain(level: "debug" | "info"): Promise<void> {
   const what = `--workers 2 at ${level}`;
-  const path = await configFile(workersConfig(level));
+  await using config = await tempConfigFile(workersConfig(level));
+  await using supervisor = new GatewayProcess(["-config", config.path, "-workers", "2"]);
+  const started = await supervisor.waitForLog("workers started", 20_000);
+  const metrics = await supervisor.waitForLog("metrics listening", 1_000, (l) => l.workers === 2);
+  const addr = {
+    websocketPort: Number(started.websocket_port),
+    metricsPort: Number(new URL(String(metrics.url)).port),
+  };
+  if (level === "debug") {
+    const first = await supervisor.waitForLog("worker ready", 1_000, (l) => l.worker === 1);
+    Deno.kill(Number(first.pid), "SIGKILL");
+    const exited = await supervisor.waitForLog("worker exited; restarting", 5_000);
+    assert.deepEqual(
+      [exited.worker, exited.pid, exited.signal, exited.deaths_in_a_row, exited.restart_in_ms],
+      [1, first.pid, "SIGKILL", 1, 1_000],
+      `${what}: the restart log`,
+    );
+    const again = await supervisor.waitForLog(
+      "worker ready",
+      10_000,
+      (l) => l.worker === 1 && l.pid !== first.pid,
+    );
+    assert.equal(again.websocket_port, addr.websocketPort, `${what}: the restarted worker`);
+  }
+  const sockets = await checkServing(what, addr);
   try {
-    await using supervisor = new GatewayProcess(["-config", path, "-workers", "2"]);
-    const started = await supervisor.waitForLog("workers started", 20_000);
-    const metrics = await supervisor.waitForLog("metrics listening", 1_000, (l) => l.workers === 2);
-    const addr = {
-      websocketPort: Number(started.websocket_port),
-      metricsPort: Number(new URL(String(metrics.url)).port),
-    };
-    if (level === "debug") {
-      const first = await supervisor.waitForLog("worker ready", 1_000, (l) => l.worker === 1);
-      Deno.kill(Number(first.pid), "SIGKILL");
-      const exited = await supervisor.waitForLog("worker exited; restarting", 5_000);
-      assert.deepEqual(
-        [exited.worker, exited.pid, exited.signal, exited.deaths_in_a_row, exited.restart_in_ms],
-        [1, first.pid, "SIGKILL", 1, 1_000],
-        `${what}: the restart log`,
-      );
-      const again = await supervisor.waitForLog(
-        "worker ready",
-        10_000,
-        (l) => l.worker === 1 && l.pid !== first.pid,
-      );
-      assert.equal(again.websocket_port, addr.websocketPort, `${what}: the restarted worker`);
-    }
-    const sockets = await checkServing(what, addr);
-    try {
-      supervisor.kill("SIGTERM");
-      await expectShutdownCloses(what, sockets);
-      const status = await within(supervisor.status, 8_000, `${what}: the supervisor to exit`);
-      assert.equal(status.code, 0, `${what}: exit status`);
-    } finally {
-      for (const { socket } of sockets) socket.close();
-    }
+    supervisor.kill("SIGTERM");
+    await expectShutdownCloses(what, sockets);
+    const status = await within(supervisor.status, 8_000, `${what}: the supervisor to exit`);
+    assert.equal(status.code, 0, `${what}: exit status`);
   } finally {
-    await Deno.remove(path);
+    for (const { socket } of sockets) socket.close();
   }
 }
 
@@ -201,12 +189,12 @@ async function serveFromMain(level: "debug" | "info"): Promise<void> {
 async function serveInProcess(level: "warn" | "error"): Promise<void> {
   const what = `--workers 2 at ${level}`;
   const input = workersConfig(level);
-  const path = await configFile(input);
+  await using config = await tempConfigFile(input);
   const lines: Record<string, unknown>[] = [];
   const supervisor = new WorkerSupervisor({
     count: 2,
     config: parseConfig(input),
-    args: ["--config", path],
+    args: ["--config", config.path],
     logger: new Logger(level, (line) => lines.push(JSON.parse(line))),
   });
   try {
@@ -220,7 +208,6 @@ async function serveInProcess(level: "warn" | "error"): Promise<void> {
     assert.deepEqual(lines, [], `${what}: the supervisor logged nothing at ${level}`);
   } finally {
     await supervisor.shutdown();
-    await Deno.remove(path);
   }
 }
 
@@ -264,27 +251,23 @@ async function expectStartFailure(
   message: string,
   duringStart: (supervisor: GatewayProcess) => Promise<void> = async () => {},
 ): Promise<GatewayProcess> {
-  const path = await configFile(config);
+  await using file = await tempConfigFile(config);
+  const supervisor = new GatewayProcess(["--config", file.path, "--workers", "2"]);
   try {
-    const supervisor = new GatewayProcess(["--config", path, "--workers", "2"]);
-    try {
-      await duringStart(supervisor);
-      const status = await within(supervisor.status, 20_000, `${what}: the supervisor to give up`);
-      assert.equal(status.code, 1, `${what}: exit status`);
-      const error = supervisor.lines.find((l) => l.level === "error" && l.worker === undefined);
-      assert.equal(error?.msg, message, `${what}: the supervisor's error`);
-      assert.ok(
-        !supervisor.lines.some((l) => l.msg === "worker started" && l.worker === 1),
-        `${what}: worker 1 was started after worker 0 failed`,
-      );
-      // "stopped" comes after every worker has exited: none is left behind.
-      await supervisor.waitForLog("stopped", 1_000, (l) => l.worker === undefined);
-      return supervisor;
-    } finally {
-      await supervisor[Symbol.asyncDispose]();
-    }
+    await duringStart(supervisor);
+    const status = await within(supervisor.status, 20_000, `${what}: the supervisor to give up`);
+    assert.equal(status.code, 1, `${what}: exit status`);
+    const error = supervisor.lines.find((l) => l.level === "error" && l.worker === undefined);
+    assert.equal(error?.msg, message, `${what}: the supervisor's error`);
+    assert.ok(
+      !supervisor.lines.some((l) => l.msg === "worker started" && l.worker === 1),
+      `${what}: worker 1 was started after worker 0 failed`,
+    );
+    // "stopped" comes after every worker has exited: none is left behind.
+    await supervisor.waitForLog("stopped", 1_000, (l) => l.worker === undefined);
+    return supervisor;
   } finally {
-    await Deno.remove(path);
+    await supervisor[Symbol.asyncDispose]();
   }
 }
 
@@ -329,44 +312,35 @@ Deno.test("--workers fails fast, naming the worker, when one dies or stays silen
 Deno.test("--workers 2 in cluster mode: the workers are two nodes and /cluster shows both", async () => {
   await using nats = new NatsServer();
   await nats.start();
-  const path = await Deno.makeTempFile({ suffix: ".json" });
-  await Deno.writeTextFile(
-    path,
-    JSON.stringify({
-      websocket: { host: "127.0.0.1", port: 0 },
-      metrics: { host: "127.0.0.1", port: 0 },
-      cluster: {
-        node_id: "gw",
-        nats: { servers: [nats.url], reconnect_wait_ms: 100 },
-        registry: { announce_interval_ms: 200, instance_ttl_ms: 1_000 },
-      },
-    }),
+  await using config = await tempConfigFile({
+    ...LOOPBACK_CONFIG,
+    cluster: {
+      node_id: "gw",
+      nats: { servers: [nats.url], reconnect_wait_ms: 100 },
+      registry: { announce_interval_ms: 200, instance_ttl_ms: 1_000 },
+    },
+  });
+  await using supervisor = new GatewayProcess(["-config", config.path, "-workers", "2"]);
+  const metricsLine = await supervisor.waitForLog(
+    "metrics listening",
+    20_000,
+    (l) => l.workers === 2,
   );
-  await using supervisor = new GatewayProcess(["-config", path, "-workers", "2"]);
-  try {
-    const metricsLine = await supervisor.waitForLog(
-      "metrics listening",
-      20_000,
-      (l) => l.workers === 2,
-    );
-    const cluster = new URL("/cluster", String(metricsLine.url));
-    let ids: string[] = [];
-    const deadline = performance.now() + 10_000;
-    while (performance.now() < deadline) {
-      const response = await fetch(cluster);
-      if (response.ok) {
-        const view = await response.json() as { instances: { id: string; kind: string }[] };
-        ids = view.instances.map((i) => `${i.id}:${i.kind}`).sort();
-        if (ids.length === 2) break;
-      } else await response.body?.cancel();
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    assert.deepEqual(ids, ["gw-w0:gateway", "gw-w1:gateway"]);
-    supervisor.kill("SIGTERM");
-    assert.equal((await within(supervisor.status, 8_000, "the supervisor to exit")).code, 0);
-  } finally {
-    await Deno.remove(path);
+  const cluster = new URL("/cluster", String(metricsLine.url));
+  let ids: string[] = [];
+  const deadline = performance.now() + 10_000;
+  while (performance.now() < deadline) {
+    const response = await fetch(cluster);
+    if (response.ok) {
+      const view = await response.json() as { instances: { id: string; kind: string }[] };
+      ids = view.instances.map((i) => `${i.id}:${i.kind}`).sort();
+      if (ids.length === 2) break;
+    } else await response.body?.cancel();
+    await new Promise((resolve) => setTimeout(resolve, 100));
   }
+  assert.deepEqual(ids, ["gw-w0:gateway", "gw-w1:gateway"]);
+  supervisor.kill("SIGTERM");
+  assert.equal((await within(supervisor.status, 8_000, "the supervisor to exit")).code, 0);
 });
 
 /** Whether a process with `pid` still exists. */
@@ -380,44 +354,32 @@ function alive(pid: number): boolean {
 }
 
 Deno.test("workers stop on their own when the supervisor is killed, and a SIGTERM during start-up stops them too", async () => {
-  const path = await Deno.makeTempFile({ suffix: ".json" });
-  await Deno.writeTextFile(
-    path,
-    JSON.stringify({
-      websocket: { host: "127.0.0.1", port: 0 },
-      metrics: { host: "127.0.0.1", port: 0 },
-      shutdown: { grace_sec: 1 },
-    }),
+  await using config = await tempConfigFile({ ...LOOPBACK_CONFIG, shutdown: { grace_sec: 1 } });
+  // Killed for good: nothing tells the workers, but their stdin ends.
+  await using killed = new GatewayProcess(["--config", config.path, "--workers", "2"]);
+  const pids = await Promise.all(
+    [0, 1].map(async (worker) =>
+      Number((await killed.waitForLog("worker ready", 20_000, (l) => l.worker === worker)).pid)
+    ),
   );
-  try {
-    // Killed for good: nothing tells the workers, but their stdin ends.
-    await using killed = new GatewayProcess(["--config", path, "--workers", "2"]);
-    const pids = await Promise.all(
-      [0, 1].map(async (worker) =>
-        Number((await killed.waitForLog("worker ready", 20_000, (l) => l.worker === worker)).pid)
-      ),
-    );
-    killed.kill("SIGKILL");
-    for (const worker of [0, 1]) {
-      await killed.waitForLog("shutting down", 5_000, (l) => l.worker === worker);
-    }
-    const deadline = performance.now() + 5_000;
-    while (pids.some(alive) && performance.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    assert.deepEqual(pids.filter(alive), [], "workers outlived their supervisor");
-    assert.equal(
-      killed.lines.find((l) => l.msg === "shutting down" && l.worker === 0)?.signal,
-      "supervisor exited",
-    );
-
-    // SIGTERM as soon as worker 0 is up, before the supervisor has finished starting.
-    await using early = new GatewayProcess(["--config", path, "--workers", "2"]);
-    await early.waitForLog("worker started", 20_000, (l) => l.worker === 0);
-    early.kill("SIGTERM");
-    assert.equal((await within(early.status, 10_000, "the supervisor to exit")).code, 0);
-    await early.waitForLog("stopped", 1_000, (l) => l.worker === undefined);
-  } finally {
-    await Deno.remove(path);
+  killed.kill("SIGKILL");
+  for (const worker of [0, 1]) {
+    await killed.waitForLog("shutting down", 5_000, (l) => l.worker === worker);
   }
+  const deadline = performance.now() + 5_000;
+  while (pids.some(alive) && performance.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.deepEqual(pids.filter(alive), [], "workers outlived their supervisor");
+  assert.equal(
+    killed.lines.find((l) => l.msg === "shutting down" && l.worker === 0)?.signal,
+    "supervisor exited",
+  );
+
+  // SIGTERM as soon as worker 0 is up, before the supervisor has finished starting.
+  await using early = new GatewayProcess(["--config", config.path, "--workers", "2"]);
+  await early.waitForLog("worker started", 20_000, (l) => l.worker === 0);
+  early.kill("SIGTERM");
+  assert.equal((await within(early.status, 10_000, "the supervisor to exit")).code, 0);
+  await early.waitForLog("stopped", 1_000, (l) => l.worker === undefined);
 });

@@ -7,7 +7,12 @@ import {
   parseEnvValue,
   readEnvOverrides,
 } from "../../src/config/config_env.ts";
-import { GatewayProcess, runGateway } from "../_gateway_process.ts";
+import {
+  GatewayProcess,
+  LOOPBACK_CONFIG,
+  runGateway,
+  tempConfigFile,
+} from "../_gateway_process.ts";
 import { within } from "../_helpers.ts";
 
 /** The dotted path of every leaf field of a config object. */
@@ -269,73 +274,57 @@ Deno.test("the gateway exits 2 naming the variable for a bad or unknown GATEWAY_
 Deno.test("--check-config validates file and environment and exits without binding", async () => {
   // A port in use would make a real start exit 1: --check-config must not try to bind it.
   using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const path = await Deno.makeTempFile({ suffix: ".json" });
-  try {
-    await Deno.writeTextFile(
-      path,
-      JSON.stringify({ websocket: { host: "127.0.0.1", port: taken.addr.port } }),
-    );
-    const ok = await runGateway(["--config", path, "--check-config"]);
-    assert.equal(ok.code, 0, ok.stderr);
-    assert.equal(ok.stdout, `Config OK: ${path}\n`);
-    assert.equal(ok.stderr, "");
+  await using config = await tempConfigFile({
+    websocket: { host: "127.0.0.1", port: taken.addr.port },
+  });
+  const path = config.path;
+  const ok = await runGateway(["--config", path, "--check-config"]);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.equal(ok.stdout, `Config OK: ${path}\n`);
+  assert.equal(ok.stderr, "");
 
-    const withEnv = await runGateway(["--check-config", "--config", path], {
-      GATEWAY_LOG_LEVEL: "debug",
-      GATEWAY_METRICS_PORT: "0",
-    });
-    assert.equal(withEnv.code, 0, withEnv.stderr);
-    assert.equal(
-      withEnv.stdout,
-      `Config OK: ${path} with GATEWAY_LOG_LEVEL, GATEWAY_METRICS_PORT\n`,
-    );
+  const withEnv = await runGateway(["--check-config", "--config", path], {
+    GATEWAY_LOG_LEVEL: "debug",
+    GATEWAY_METRICS_PORT: "0",
+  });
+  assert.equal(withEnv.code, 0, withEnv.stderr);
+  assert.equal(
+    withEnv.stdout,
+    `Config OK: ${path} with GATEWAY_LOG_LEVEL, GATEWAY_METRICS_PORT\n`,
+  );
 
-    const badEnv = await runGateway(["--check-config", "--config", path], {
-      GATEWAY_METRICS_PORT: String(taken.addr.port),
-    });
-    assert.equal(badEnv.code, 2);
-    assert.equal(badEnv.stdout, "");
-    assert.match(
-      badEnv.stderr,
-      /^Invalid environment GATEWAY_METRICS_PORT: must differ from websocket\.port/,
-    );
+  const badEnv = await runGateway(["--check-config", "--config", path], {
+    GATEWAY_METRICS_PORT: String(taken.addr.port),
+  });
+  assert.equal(badEnv.code, 2);
+  assert.equal(badEnv.stdout, "");
+  assert.match(
+    badEnv.stderr,
+    /^Invalid environment GATEWAY_METRICS_PORT: must differ from websocket\.port/,
+  );
 
-    await Deno.writeTextFile(path, '{"websocket":{"port":"8081"}}');
-    const badFile = await runGateway(["--check-config", "--config", path]);
-    assert.equal(badFile.code, 2);
-    assert.match(badFile.stderr, /^Invalid config .*: websocket\.port: .*expected number/);
+  await Deno.writeTextFile(path, '{"websocket":{"port":"8081"}}');
+  const badFile = await runGateway(["--check-config", "--config", path]);
+  assert.equal(badFile.code, 2);
+  assert.match(badFile.stderr, /^Invalid config .*: websocket\.port: .*expected number/);
 
-    const defaults = await runGateway(["--check-config", "--config", "config/gateway.json"]);
-    assert.equal(defaults.code, 0, defaults.stderr);
-  } finally {
-    await Deno.remove(path);
-  }
+  const defaults = await runGateway(["--check-config", "--config", "config/gateway.json"]);
+  assert.equal(defaults.code, 0, defaults.stderr);
 });
 
 Deno.test("workers started by --workers apply the same GATEWAY_ variables", async () => {
-  const path = await Deno.makeTempFile({ suffix: ".json" });
-  await Deno.writeTextFile(
-    path,
-    JSON.stringify({
-      websocket: { host: "127.0.0.1", port: 0 },
-      metrics: { host: "127.0.0.1", port: 0 },
-    }),
-  );
-  try {
-    await using supervisor = new GatewayProcess(["--config", path, "--workers", "2"], {
-      env: { GATEWAY_WEBSOCKET_MAX_CONNECTIONS: "7", GATEWAY_SHUTDOWN_GRACE_SEC: "1" },
-    });
-    for (const worker of [0, 1]) {
-      const line = await supervisor.waitForLog(
-        "websocket listening",
-        20_000,
-        (l) => l.worker === worker,
-      );
-      assert.equal(line.max_connections, 7, `worker ${worker} ignored the variable`);
-    }
-    supervisor.kill("SIGTERM");
-    assert.equal((await within(supervisor.status, 8_000, "the supervisor to exit")).code, 0);
-  } finally {
-    await Deno.remove(path);
+  await using config = await tempConfigFile(LOOPBACK_CONFIG);
+  await using supervisor = new GatewayProcess(["--config", config.path, "--workers", "2"], {
+    env: { GATEWAY_WEBSOCKET_MAX_CONNECTIONS: "7", GATEWAY_SHUTDOWN_GRACE_SEC: "1" },
+  });
+  for (const worker of [0, 1]) {
+    const line = await supervisor.waitForLog(
+      "websocket listening",
+      20_000,
+      (l) => l.worker === worker,
+    );
+    assert.equal(line.max_connections, 7, `worker ${worker} ignored the variable`);
   }
+  supervisor.kill("SIGTERM");
+  assert.equal((await within(supervisor.status, 8_000, "the supervisor to exit")).code, 0);
 });

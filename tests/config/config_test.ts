@@ -5,7 +5,7 @@ import {
   parseConfig,
   websocketIdleTimeoutSec,
 } from "../../src/config/config.ts";
-import { runGateway } from "../_gateway_process.ts";
+import { runGateway, tempConfigFile } from "../_gateway_process.ts";
 
 Deno.test("parseConfig fills every default from an empty object", () => {
   const config = parseConfig({});
@@ -49,16 +49,6 @@ Deno.test("the WebSocket idle timeout lets the sweeper close first but pings bef
   assert.ok(idle / 2 < session.heartbeat_ttl_sec);
 });
 
-async function withFile(text: string, fn: (path: string) => Promise<void>): Promise<void> {
-  const path = await Deno.makeTempFile({ suffix: ".json" });
-  try {
-    await Deno.writeTextFile(path, text);
-    await fn(path);
-  } finally {
-    await Deno.remove(path);
-  }
-}
-
 Deno.test("the gateway exits 2 with one message naming file and field for a bad config", async () => {
   const cases: Array<[string, RegExp]> = [
     ['{"websocket":{"port":70000}}', /websocket\.port/],
@@ -67,16 +57,15 @@ Deno.test("the gateway exits 2 with one message naming file and field for a bad 
     ['{"websocket": {', /malformed JSON/],
   ];
   for (const [text, pattern] of cases) {
-    await withFile(text, async (path) => {
-      for (const flag of ["--config", "-config"]) {
-        const { code, stderr } = await runGateway([flag, path]);
-        assert.equal(code, 2, stderr);
-        const lines = stderr.trim().split("\n");
-        assert.equal(lines.length, 1, `expected one message, got:\n${stderr}`);
-        assert.ok(lines[0].includes(path), `message does not name the file: ${lines[0]}`);
-        assert.match(lines[0], pattern);
-      }
-    });
+    await using file = await tempConfigFile(text);
+    for (const flag of ["--config", "-config"]) {
+      const { code, stderr } = await runGateway([flag, file.path]);
+      assert.equal(code, 2, stderr);
+      const lines = stderr.trim().split("\n");
+      assert.equal(lines.length, 1, `expected one message, got:\n${stderr}`);
+      assert.ok(lines[0].includes(file.path), `message does not name the file: ${lines[0]}`);
+      assert.match(lines[0], pattern);
+    }
   }
 });
 
@@ -91,16 +80,14 @@ Deno.test("the gateway exits 2 when a named config file is missing, via flag or 
 });
 
 Deno.test("the GATEWAY_CONFIG env var picks the file and --config wins over it", async () => {
-  await withFile('{"websocket":{"port":70000}}', async (bad) => {
-    await withFile('{"websocket":{"port":-1}}', async (worse) => {
-      const byEnv = await runGateway([], { GATEWAY_CONFIG: bad });
-      assert.equal(byEnv.code, 2);
-      assert.ok(byEnv.stderr.includes(bad));
-      const both = await runGateway(["--config", worse], { GATEWAY_CONFIG: bad });
-      assert.equal(both.code, 2);
-      assert.ok(both.stderr.includes(worse) && !both.stderr.includes(bad));
-    });
-  });
+  await using bad = await tempConfigFile('{"websocket":{"port":70000}}');
+  await using worse = await tempConfigFile('{"websocket":{"port":-1}}');
+  const byEnv = await runGateway([], { GATEWAY_CONFIG: bad.path });
+  assert.equal(byEnv.code, 2);
+  assert.ok(byEnv.stderr.includes(bad.path));
+  const both = await runGateway(["--config", worse.path], { GATEWAY_CONFIG: bad.path });
+  assert.equal(both.code, 2);
+  assert.ok(both.stderr.includes(worse.path) && !both.stderr.includes(bad.path));
 });
 
 Deno.test("the gateway exits 2 with usage for an unknown flag", async () => {
@@ -141,14 +128,13 @@ Deno.test("the gateway exits 2 naming the field for an unusable auth key or work
     ],
   ];
   for (const [text, args, env, pattern] of cases) {
-    await withFile(text, async (path) => {
-      const { code, stderr } = await runGateway(["--config", path, ...args], env);
-      assert.equal(code, 2, stderr);
-      const lines = stderr.trim().split("\n");
-      assert.equal(lines.length, 1, `expected one message, got:\n${stderr}`);
-      assert.ok(lines[0].startsWith(`Invalid config ${path}: `), lines[0]);
-      assert.match(lines[0], pattern);
-    });
+    await using file = await tempConfigFile(text);
+    const { code, stderr } = await runGateway(["--config", file.path, ...args], env);
+    assert.equal(code, 2, stderr);
+    const lines = stderr.trim().split("\n");
+    assert.equal(lines.length, 1, `expected one message, got:\n${stderr}`);
+    assert.ok(lines[0].startsWith(`Invalid config ${file.path}: `), lines[0]);
+    assert.match(lines[0], pattern);
   }
 });
 

@@ -95,6 +95,27 @@ function chatter(talker: Player): { stop(): Promise<number> } {
   };
 }
 
+/**
+ * Runs `fn` with a resumable WebSocket client (`first`, with its resume `token`) and a
+ * `talker`, both in the chat room `lobby`; closes the talker after.
+ */
+async function inLobby(
+  gateway: RunningGateway,
+  connect: (kind: TransportKind) => Promise<ResumeClient>,
+  fn: (first: ResumeClient, token: unknown, talker: Player) => Promise<void>,
+): Promise<void> {
+  const talker = await Player.connect(gateway);
+  try {
+    const first = await connect("websocket");
+    const { resume_token: token } = dataOf(await first.call("hello"));
+    await first.call("request", { route: "chat.join", data: "lobby" });
+    await talker.request("chat.join", "lobby");
+    await fn(first, token, talker);
+  } finally {
+    await talker.close();
+  }
+}
+
 const PAIRS: [TransportKind, TransportKind][] = [
   ["websocket", "websocket"],
   ["quic", "quic"],
@@ -204,12 +225,7 @@ Deno.test("a detached session ends when the resume window passes; a late resume 
 
 Deno.test("a detached session sent more than its buffer holds ends at once; nothing is dropped silently", async () => {
   await withGateway({ session: { resume_buffer_messages: 16 } }, async (gateway, connect) => {
-    const talker = await Player.connect(gateway);
-    try {
-      const first = await connect("websocket");
-      const { resume_token: token } = dataOf(await first.call("hello"));
-      await first.call("request", { route: "chat.join", data: "lobby" });
-      await talker.request("chat.join", "lobby");
+    await inLobby(gateway, connect, async (first, token, talker) => {
       await first.drop();
       await waitFor(() => gateway.sessions.detachedCount === 1, 3_000, "the detach");
       for (let i = 1; i <= 16; i++) await talker.request("chat.say", `m${i}`);
@@ -220,9 +236,7 @@ Deno.test("a detached session sent more than its buffer holds ends at once; noth
       await using late = await connect("websocket");
       const failed = await late.call("resume", { data: { token, last_seq: first.lastSeq } });
       assert.equal(failed.reason, "unknown_session");
-    } finally {
-      await talker.close();
-    }
+    });
   });
 });
 
@@ -248,12 +262,7 @@ Deno.test("resume tokens are single use, and a failed resume leaves the connecti
 
 Deno.test("resume answers malformed, not_first, bad_token and out_of_range with resume_failed", async () => {
   await withGateway({ session: { resume_buffer_messages: 16 } }, async (gateway, connect) => {
-    const talker = await Player.connect(gateway);
-    try {
-      const first = await connect("websocket");
-      const { resume_token: token } = dataOf(await first.call("hello"));
-      await first.call("request", { route: "chat.join", data: "lobby" });
-      await talker.request("chat.join", "lobby");
+    await inLobby(gateway, connect, async (first, token, talker) => {
       for (let i = 1; i <= 30; i++) await talker.request("chat.say", `m${i}`);
       await waitFor(() => first.chat().length === 30, 3_000, "the chat");
       await first.drop();
@@ -287,9 +296,7 @@ Deno.test("resume answers malformed, not_first, bad_token and out_of_range with 
       await third.call("hello");
       const notFirst = await third.call("resume", { data: { token, last_seq: 0 } });
       assert.equal(notFirst.reason, "not_first");
-    } finally {
-      await talker.close();
-    }
+    });
   });
 });
 

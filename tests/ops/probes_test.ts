@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { GatewayProcess } from "../_gateway_process.ts";
+import { GatewayProcess, LOOPBACK_CONFIG, tempConfigFile } from "../_gateway_process.ts";
 import { startTestGateway, within } from "../_helpers.ts";
 import { quicTestConfig } from "../_quic_harness.ts";
 import { RawWebSocket } from "../_raw_websocket.ts";
@@ -49,31 +49,19 @@ Deno.test("the node is not ready until every listener is up", async () => {
 });
 
 Deno.test("the --workers supervisor answers /livez, and /readyz for its workers", async () => {
-  const path = await Deno.makeTempFile({ suffix: ".json" });
-  await Deno.writeTextFile(
-    path,
-    JSON.stringify({
-      websocket: { host: "127.0.0.1", port: 0 },
-      metrics: { host: "127.0.0.1", port: 0 },
-      shutdown: { grace_sec: 1 },
-    }),
-  );
-  try {
-    await using supervisor = new GatewayProcess(["--config", path, "--workers", "2"]);
-    const line = await supervisor.waitForLog("metrics listening", 20_000, (l) => l.workers === 2);
-    const base = new URL(String(line.url)).origin;
-    assert.deepEqual(await get(`${base}/livez`), { status: 200, body: "ok\n" });
-    // Worker 0 listens before the supervisor serves metrics; its own metrics port may come a
-    // moment later.
-    let ready = await get(`${base}/readyz`);
-    for (let i = 0; i < 50 && ready.status !== 200; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      ready = await get(`${base}/readyz`);
-    }
-    assert.deepEqual(ready, { status: 200, body: "ok\n" });
-    supervisor.kill("SIGTERM");
-    assert.equal((await within(supervisor.status, 8_000, "the supervisor to exit")).code, 0);
-  } finally {
-    await Deno.remove(path);
+  await using config = await tempConfigFile({ ...LOOPBACK_CONFIG, shutdown: { grace_sec: 1 } });
+  await using supervisor = new GatewayProcess(["--config", config.path, "--workers", "2"]);
+  const line = await supervisor.waitForLog("metrics listening", 20_000, (l) => l.workers === 2);
+  const base = new URL(String(line.url)).origin;
+  assert.deepEqual(await get(`${base}/livez`), { status: 200, body: "ok\n" });
+  // Worker 0 listens before the supervisor serves metrics; its own metrics port may come a
+  // moment later.
+  let ready = await get(`${base}/readyz`);
+  for (let i = 0; i < 50 && ready.status !== 200; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    ready = await get(`${base}/readyz`);
   }
+  assert.deepEqual(ready, { status: 200, body: "ok\n" });
+  supervisor.kill("SIGTERM");
+  assert.equal((await within(supervisor.status, 8_000, "the supervisor to exit")).code, 0);
 });

@@ -5,7 +5,7 @@ import {
   readProcessStats,
   renderProcessMetrics,
 } from "../../src/ops/process_metrics.ts";
-import { GatewayProcess } from "../_gateway_process.ts";
+import { GatewayProcess, LOOPBACK_CONFIG, tempConfigFile } from "../_gateway_process.ts";
 import { sample } from "../_helpers.ts";
 
 const linux = Deno.build.os === "linux";
@@ -32,40 +32,29 @@ Deno.test({
   name: "a gateway reports its open-files limit and its start time as the kernel knows them",
   ignore: !linux,
   fn: async () => {
-    const path = await Deno.makeTempFile({ suffix: ".json" });
-    await Deno.writeTextFile(
-      path,
-      JSON.stringify({
-        websocket: { host: "127.0.0.1", port: 0 },
-        metrics: { host: "127.0.0.1", port: 0 },
-      }),
+    await using config = await tempConfigFile(LOOPBACK_CONFIG);
+    await using gateway = new GatewayProcess(["--config", config.path], {
+      prefix: ["prlimit", "--nofile=321:321"],
+    });
+    const { metrics } = await gateway.ports();
+    const text = await (await fetch(`http://127.0.0.1:${metrics}/metrics`)).text();
+    assert.equal(sample(text, "process_max_fds"), 321);
+    const open = sample(text, "process_open_fds")!;
+    assert.ok(open > 3 && open < 321, `process_open_fds ${open}`);
+    assert.ok(readMaxFds()! > 321, "the test process has its own, larger limit");
+    // The kernel's start time: clock ticks after boot (field 22 of stat), against the uptime.
+    const proc = await new Deno.Command("cat", {
+      args: [`/proc/${gateway.pid}/stat`, "/proc/uptime"],
+    }).output();
+    const now = Date.now() / 1000;
+    const [stat, uptime] = new TextDecoder().decode(proc.stdout).trim().split("\n");
+    const startTicks = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
+    const started = now - (Number(uptime.split(" ")[0]) - startTicks / 100);
+    const reported = sample(text, "process_start_time_seconds")!;
+    assert.ok(
+      Math.abs(reported - started) < 0.2,
+      `process_start_time_seconds ${reported}, the kernel says ${started}`,
     );
-    try {
-      await using gateway = new GatewayProcess(["--config", path], {
-        prefix: ["prlimit", "--nofile=321:321"],
-      });
-      const { metrics } = await gateway.ports();
-      const text = await (await fetch(`http://127.0.0.1:${metrics}/metrics`)).text();
-      assert.equal(sample(text, "process_max_fds"), 321);
-      const open = sample(text, "process_open_fds")!;
-      assert.ok(open > 3 && open < 321, `process_open_fds ${open}`);
-      assert.ok(readMaxFds()! > 321, "the test process has its own, larger limit");
-      // The kernel's start time: clock ticks after boot (field 22 of stat), against the uptime.
-      const proc = await new Deno.Command("cat", {
-        args: [`/proc/${gateway.pid}/stat`, "/proc/uptime"],
-      }).output();
-      const now = Date.now() / 1000;
-      const [stat, uptime] = new TextDecoder().decode(proc.stdout).trim().split("\n");
-      const startTicks = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
-      const started = now - (Number(uptime.split(" ")[0]) - startTicks / 100);
-      const reported = sample(text, "process_start_time_seconds")!;
-      assert.ok(
-        Math.abs(reported - started) < 0.2,
-        `process_start_time_seconds ${reported}, the kernel says ${started}`,
-      );
-    } finally {
-      await Deno.remove(path);
-    }
   },
 });
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { startTestGateway } from "../_helpers.ts";
+import { sample, scrape, startTestGateway } from "../_helpers.ts";
 import { runTool } from "../_run_tool.ts";
 import { metricLabel, startToolGateway, TRANSPORTS } from "../_tool_gateway.ts";
 
@@ -32,6 +32,37 @@ for (const transport of TRANSPORTS) {
     ]);
     for (const { rttMs } of got) assert.ok(rttMs > 0 && rttMs < 5_000, `rtt ${rttMs}`);
     assert.equal(gateway.metrics.messagesReceived[metricLabel(transport)], 3);
+  });
+
+  Deno.test(`ws_client over ${transport} answers the gateway's RTT probes and does not print them`, async () => {
+    const { gateway, flags } = await startToolGateway(transport, {
+      session: { rtt_probe_interval_sec: 2, rtt_probe_idle_sec: 1 },
+    });
+    await using _ = gateway;
+    // Idle for 3.5 s between the two pings: the gateway probes the session in that gap.
+    const { code, stdout, stderr } = await runTool("ws_client", [
+      ...flags,
+      "-messages",
+      "2",
+      "-interval",
+      "3500",
+    ]);
+    assert.equal(code, 0, stderr);
+    assert.deepEqual(replies(stdout).map((r) => [r.reply.type, r.reply.id]), [
+      ["pong", 1],
+      ["pong", 2],
+    ]);
+    assert.equal(
+      stdout.split("\n").filter((line) => line.startsWith("<")).length,
+      2,
+      `only the two replies are printed:\n${stdout}`,
+    );
+    const label = metricLabel(transport);
+    const measured = sample(
+      await scrape(gateway),
+      `gateway_session_rtt_seconds_count{transport="${label}"}`,
+    );
+    assert.ok(measured! >= 1, `no round trip measured through ws_client's answer: ${measured}`);
   });
 
   Deno.test(`ws_client over ${transport} sends -data to -route and prints the response`, async () => {

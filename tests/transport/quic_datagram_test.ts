@@ -4,8 +4,8 @@ import { parseConfig } from "../../src/config/config.ts";
 import { Logger } from "../../src/core/logger.ts";
 import { connectQuic } from "../../src/transport/quic_client.ts";
 import { Router } from "../../src/services/router.ts";
-import { defineService } from "../../src/core/service.ts";
 import { waitFor, within } from "../_helpers.ts";
+import { worldService } from "../fixtures/zone_service.ts";
 import { quicPort, quicTestConfig, testTls } from "../_quic_harness.ts";
 
 /** A QUIC-only gateway on `engine` and a client connected to it; shut the gateway down after. */
@@ -77,26 +77,13 @@ Deno.test("quic matrixai: a client cannot send datagrams and says why", async ()
 });
 
 Deno.test("an unreliable push goes as a datagram to QUIC and on the stream to WebSocket", async () => {
-  const world = defineService({
-    name: "world",
-    routes: {
-      enter(_data, ctx) {
-        ctx.join("zone");
-        return { ok: true };
-      },
-      move(data, ctx) {
-        ctx.pushToGroup("zone", "world.position", data, { unreliable: true });
-        return { ok: true };
-      },
-    },
-  });
   const gateway = startGateway(
     parseConfig({
       websocket: { host: "127.0.0.1", port: 0 },
       metrics: { enabled: false },
       quic: quicTestConfig("native"),
     }),
-    { logger: new Logger("error"), router: new Router().addService(world) },
+    { logger: new Logger("error"), router: new Router().addService(worldService) },
   );
   try {
     const quic = await connectQuic({

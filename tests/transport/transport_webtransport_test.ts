@@ -9,13 +9,13 @@ import type { RunningGateway } from "../../src/app.ts";
 import { startGateway } from "../../src/app.ts";
 import { type GatewayConfigInput, parseConfig } from "../../src/config/config.ts";
 import { DisconnectHeartbeatTimeout } from "../../src/core/disconnect.ts";
-import { defineService } from "../../src/core/service.ts";
 import { Logger } from "../../src/core/logger.ts";
 import { Router } from "../../src/services/router.ts";
 import { H3Error, Setting } from "../../src/transport/webtransport/http3.ts";
 import { encodeVarint } from "../../src/transport/webtransport/varint.ts";
 import { encodeFrame as encodeEnvelopeFrame } from "../../src/transport/quic_framing.ts";
 import { waitFor, within } from "../_helpers.ts";
+import { worldService } from "../fixtures/zone_service.ts";
 import { quicPort, quicTestConfig, testTls } from "../_quic_harness.ts";
 import { runTransportTests, type TestClient, type TransportHarness } from "../_transport_suite.ts";
 import { runAuthTests } from "../_auth_suite.ts";
@@ -92,6 +92,14 @@ async function openSession(
   const { status, session } = await open(gateway, options);
   assert.equal(status, 200);
   return session!;
+}
+
+/** Opens a session whose message stream the gateway has answered a ping on. */
+async function openAnsweredSession(gateway: RunningGateway): Promise<WebTransportTestSession> {
+  const session = await openSession(gateway);
+  await session.send('{"type":"ping","id":1}');
+  assert.equal(JSON.parse(await session.next()).type, "pong");
+  return session;
 }
 
 Deno.test("webtransport: refuses a wrong path with 404 and a foreign Origin with 403", async () => {
@@ -212,9 +220,7 @@ Deno.test("webtransport: a request over 16 KiB of fields is refused unread", asy
 
 Deno.test("webtransport: a malformed close capsule ends the session as a protocol error", async () => {
   await using gateway = startWebTransportGateway();
-  const session = await openSession(gateway);
-  await session.send('{"type":"ping","id":1}');
-  await session.next();
+  const session = await openAnsweredSession(gateway);
   // A close capsule whose length (2,000) is past the 4 + 1,024 bytes a close may take.
   await session.sendConnectData(new Uint8Array([...encodeVarint(0x2843), ...encodeVarint(2_000)]));
   await within(session.released(), 3_000, "the connection to close");
@@ -232,9 +238,7 @@ Deno.test("webtransport: streams other than the message stream are refused", asy
 
 Deno.test("webtransport: the client's close capsule ends the session at once", async () => {
   await using gateway = startWebTransportGateway();
-  const session = await openSession(gateway);
-  await session.send('{"type":"ping","id":1}');
-  assert.equal(JSON.parse(await session.next()).type, "pong");
+  const session = await openAnsweredSession(gateway);
   const started = performance.now();
   await session.close(1000, "bye");
   await waitFor(() => gateway.sessions.size === 0, 3_000, "the session to end");
@@ -244,9 +248,7 @@ Deno.test("webtransport: the client's close capsule ends the session at once", a
 
 Deno.test("webtransport: a dropped connection ends the session at once", async () => {
   await using gateway = startWebTransportGateway();
-  const session = await openSession(gateway);
-  await session.send('{"type":"ping","id":1}');
-  await session.next();
+  const session = await openAnsweredSession(gateway);
   await session.drop();
   await waitFor(() => gateway.sessions.size === 0, 1_000, "the session to end");
   assert.equal(gateway.metrics.disconnects.get("client_closed"), 1);
@@ -254,9 +256,7 @@ Deno.test("webtransport: a dropped connection ends the session at once", async (
 
 Deno.test("webtransport: the close code and reason arrive as a capsule, after the last envelopes", async () => {
   await using gateway = startWebTransportGateway();
-  const session = await openSession(gateway);
-  await session.send('{"type":"ping","id":1}');
-  await session.next();
+  const session = await openAnsweredSession(gateway);
   const [gatewaySession] = gateway.sessions.values();
   for (let i = 0; i < 50; i++) {
     gatewaySession.transport.write(JSON.stringify({ type: "push", route: "n", data: i }));
@@ -277,20 +277,7 @@ Deno.test("webtransport: the close code and reason arrive as a capsule, after th
 });
 
 Deno.test("webtransport: datagrams carry envelopes both ways; unreliable pushes go as datagrams", async () => {
-  const world = defineService({
-    name: "world",
-    routes: {
-      enter(_data, ctx) {
-        ctx.join("zone");
-        return { ok: true };
-      },
-      move(data, ctx) {
-        ctx.pushToGroup("zone", "world.position", data, { unreliable: true });
-        return { ok: true };
-      },
-    },
-  });
-  await using gateway = startWebTransportGateway({}, new Router().addService(world));
+  await using gateway = startWebTransportGateway({}, new Router().addService(worldService));
   const session = await openSession(gateway);
   await session.send('{"type":"request","id":1,"route":"world.enter"}');
   assert.deepEqual(JSON.parse(await session.next()), {
