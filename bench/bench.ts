@@ -26,12 +26,15 @@ Suites:
              throughput and p99 with every feature off, then auth (JWT), resume (hello) and the
              default rate limits on one at a time, and all of them, plus memory per idle session
              at 19,000 with every feature on
-  features   only the feature costs and the two engines' echo figures (a shorter compare)
+  features   a shorter compare: only the feature costs and the two engines' echo, latency and
+             memory-at-19,000 rows
   fairness   one session floods echo while another pings every ${PING_INTERVAL_MS} ms: the victim's
              ping p50/p99 idle and flooded, per engine, rate limits on and off (bench/fairness.ts)
   resume     resumes/s, replay time and heap per detached session, empty and with a full
              default buffer (bench/resume.ts)
   cluster    fan-out and service round trips; sweep: one heartbeat sweep; quic: QUIC engines
+
+Where the gateway's CPU goes per message is not a suite: deno run -A bench/cpu_profile.ts.
 
 Options:
   --suite <name>          one of the suites above (default: all)
