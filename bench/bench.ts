@@ -350,7 +350,7 @@ export async function main(args: string[]): Promise<number> {
     lines.push(
       `## Gateway figures`,
       ``,
-      `Cluster figures run every process (gateways, nats-server, service process, driver with its WebSocket clients) on the same cores, on loopback.`,
+      `Cluster figures run every process (gateways, nats-server, service process, driver with its WebSocket clients) on the same cores, on loopback, with rate limits off (\`limits.messages_per_sec\` 0: one client of a request loop sends thousands a second).`,
       ``,
       `| figure | median | min–max | unit |`,
       `| --- | ---: | ---: | --- |`,
