@@ -198,8 +198,14 @@ export async function main(args: string[]): Promise<number> {
   const featureMemory = onOff(serversOf("memory_19000.kb"), "gateway", "all_on");
   const fairnessRows = FAIRNESS_VARIANTS.filter((v) => fairness.get(v.id)?.length).map((v) => {
     const runsOf = fairness.get(v.id)!;
-    const of = (key: "idle_p50_ms" | "idle_p99_ms" | "flood_p50_ms" | "flood_p99_ms") =>
-      summary(runsOf.map((r) => r[key]));
+    type Key =
+      | "idle_p50_ms"
+      | "idle_p99_ms"
+      | "flood_p50_ms"
+      | "flood_p99_ms"
+      | "reconnecting_p50_ms"
+      | "reconnecting_p99_ms";
+    const of = (key: Key) => summary(runsOf.map((r) => r[key]));
     return {
       id: v.id,
       title: v.title,
@@ -208,6 +214,8 @@ export async function main(args: string[]): Promise<number> {
       flood_p50_ms: of("flood_p50_ms"),
       flood_p99_ms: of("flood_p99_ms"),
       p99_flood_to_idle: median(runsOf.map((r) => r.flood_p99_ms / r.idle_p99_ms)),
+      reconnecting_p99_ms: of("reconnecting_p99_ms"),
+      p99_reconnecting_to_idle: median(runsOf.map((r) => r.reconnecting_p99_ms / r.idle_p99_ms)),
       runs: runsOf,
     };
   });
@@ -302,18 +310,18 @@ export async function main(args: string[]): Promise<number> {
     lines.push(
       `## Fairness`,
       ``,
-      `One gateway on core 0 (default config but for the engine and rate limits). A victim session pings every ${PING_INTERVAL_MS} ms for ${seconds} s (its first second not kept) while the gateway is idle, then again while another session floods echo requests (64-byte data) as fast as its socket takes them: a raw TCP client that writes pre-masked frames in 64 KB writes, reads the replies only to drop them, and connects again when the gateway closes it. Flooder and victim share core 1 (bench/fairness.ts). A ping still unanswered 5 s after the last counts with its age then (a lower bound); "pings unanswered" sums them over the runs. Issue 17 asks for the flooded p99 within 2× of the idle one; the ratio is the median of the runs' ratios.`,
+      `One gateway on core 0 (default config but for the engine and rate limits). A victim session pings every ${PING_INTERVAL_MS} ms for ${seconds} s (its first second not kept) while the gateway is idle; then again while another session floods echo requests (64-byte data) as fast as its socket takes them: a raw TCP client that writes pre-masked frames in 64 KB writes and reads the replies only to drop them. That is issue 17's case: one session, and the flooded p99 within 2× of the idle one. Then once more with a flooder that connects again 10 ms after the gateway closes it (a rate-limit close), as a determined client would. Flooder and victim share core 1 (bench/fairness.ts). A ping still unanswered 5 s after the last counts with its age then (a lower bound); "pings unanswered" sums them over the runs and the three phases. A ratio is the median of the runs' ratios.`,
       ``,
-      `| gateway | idle p50 ms | idle p99 ms | flooded p50 ms | flooded p99 ms | p99 flooded ÷ idle | pings unanswered | flooder connections | flooder closed with |`,
-      `| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |`,
+      `| gateway | idle p50 ms | idle p99 ms | flooded p50 ms | flooded p99 ms | p99 flooded ÷ idle | flooder closed with | reconnecting flooder: p99 ms | p99 ÷ idle | its connections | pings unanswered |`,
+      `| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |`,
       ...fairnessRows.map((r) =>
         `| ${r.title} | ${cell(r.idle_p50_ms)} | ${cell(r.idle_p99_ms)} | ${
           cell(r.flood_p50_ms)
         } | ${cell(r.flood_p99_ms)} | ${r.p99_flood_to_idle.toFixed(2)} | ${
-          r.runs.reduce((sum, run) => sum + run.unanswered, 0)
-        } | ${median(r.runs.map((run) => run.flood_connections))} | ${
           closeCodes(r.runs) || "never closed"
-        } |`
+        } | ${cell(r.reconnecting_p99_ms)} | ${r.p99_reconnecting_to_idle.toFixed(2)} | ${
+          median(r.runs.map((run) => run.reconnecting_connections))
+        } | ${r.runs.reduce((sum, run) => sum + run.unanswered, 0)} |`
       ),
       ``,
     );
@@ -405,7 +413,7 @@ function pairedRatio(a?: Summary, b?: Summary): number | undefined {
     : undefined;
 }
 
-/** The flooder's close codes over the runs, e.g. "4504 ×3". */
+/** The one-session flooder's close codes over the runs, e.g. "4504 ×3". */
 function closeCodes(runs: FairnessRun[]): string {
   const counts: Record<string, number> = {};
   for (const run of runs) {

@@ -8,8 +8,9 @@
 //   bun bench/driver.mjs latency    <url> <n> <seconds> <payload bytes> <total msgs/s> [warm-up s]
 //   bun bench/driver.mjs fanout     <url> <members> <publishers> <seconds> <offer batching 0|1>
 //   bun bench/driver.mjs ping       <url> <seconds> <interval ms>   (one session's ping round trips)
-//   bun bench/driver.mjs flood      <url> <payload bytes>     (echo requests as fast as the socket
-//                                   takes them, replies read and dropped, until SIGTERM)
+//   bun bench/driver.mjs flood      <url> <payload bytes> <reconnect 0|1>   (echo requests as
+//                                   fast as the socket takes them, replies read and dropped,
+//                                   until SIGTERM; with 1, connects again when closed)
 //
 // Before a socket counts as open it logs in, when the environment says so:
 //   DRIVER_TOKENS=<file>  one JWT a line: each socket sends {"type":"auth"} with the next one
@@ -353,10 +354,11 @@ if (mode === "connect" || mode === "hold") {
   process.exit(0);
 } else if (mode === "flood") {
   // A raw TCP WebSocket client: writes pre-masked echo frames as fast as the socket drains and
-  // reads the replies only to drop them (and to notice a close frame). When the gateway closes
-  // it (a rate-limit close, say), it connects again, as a determined client would.
+  // reads the replies only to drop them (and to notice a close frame). With `reconnect`, when
+  // the gateway closes it (a rate-limit close, say), it connects again, as a determined client
+  // would; without, it stops there, as the one session it was.
   const net = await import("node:net");
-  const bytes = num(0, "payload");
+  const bytes = num(0, "payload"), reconnect = num(1, "reconnect") === 1;
   const target = new URL(url);
   const frame = (() => {
     const payload = new TextEncoder().encode(message(bytes));
@@ -446,7 +448,7 @@ if (mode === "connect" || mode === "hold") {
     });
     socket.on("error", () => {});
     socket.on("close", () => {
-      if (!stopping) setTimeout(connect, 10);
+      if (!stopping && reconnect) setTimeout(connect, 10);
     });
   };
   connect();

@@ -1,11 +1,13 @@
 /**
  * Fairness (issue 17): one session floods a gateway with echo requests as fast as its socket
  * takes them while another session pings every 10 ms; the victim's ping p50/p99 idle and under
- * the flood, for each WebSocket engine, with the default rate limits and without them.
+ * the flood, for each WebSocket engine, with the default rate limits and without them. Then the
+ * same with a flooder that connects again whenever the gateway closes it (a rate-limit close).
  *
+ * Between the two floods the gateway's backlog drains (a ping answered within 5 ms again).
  * The gateway runs alone on core 0; the flooder (a raw TCP WebSocket client in bench/driver.mjs
- * that writes pre-masked frames and drops the replies, reconnecting when it is closed) and the
- * victim (bench/driver.mjs `ping`) share core 1.
+ * that writes pre-masked frames and drops the replies) and the victim (bench/driver.mjs `ping`)
+ * share core 1.
  *
  * Usage: deno run -A bench/fairness.ts [--runs 3] [--seconds 5]
  *
@@ -45,19 +47,26 @@ export interface FairnessRun {
   idle_p99_ms: number;
   flood_p50_ms: number;
   flood_p99_ms: number;
-  /** Pings unanswered 5 s after the last, idle and flooded (in the p99 with their age then). */
+  /** Under a flooder that connects again whenever it is closed. */
+  reconnecting_p50_ms: number;
+  reconnecting_p99_ms: number;
+  /** Pings unanswered 5 s after the last, in all three (in the p99s with their age then). */
   unanswered: number;
-  /** Connections the flooder opened (more than one: the gateway closed it). */
-  flood_connections: number;
-  /** Echo frames the flooder wrote (the kernel took them; the gateway may not have read all). */
+  /** Echo frames the one-session flooder wrote (the kernel took them, the gateway may not). */
   flood_frames_sent: number;
-  /** Close codes the flooder received, with counts. */
+  /** Close codes the one-session flooder received, with counts. */
   flood_close_codes: Record<string, number>;
+  /** Connections the reconnecting flooder opened (one: the gateway never closed it). */
+  reconnecting_connections: number;
 }
 
-/** Floods `url` from core 1 while `during` runs; returns what `during` gave and the flood's stats. */
+/**
+ * Floods `url` from core 1 (connecting again when closed, with `reconnect`) while `during`
+ * runs; returns what `during` gave and the flooder's stats.
+ */
 async function flooding<T>(
   url: string,
+  reconnect: boolean,
   during: () => Promise<T>,
 ): Promise<{ value: T; stats: Record<string, unknown> }> {
   const flooder = new Deno.Command("taskset", {
@@ -69,6 +78,7 @@ async function flooding<T>(
       "flood",
       url,
       String(FLOOD_PAYLOAD_BYTES),
+      reconnect ? "1" : "0",
     ],
     stdin: "null",
     stdout: "piped",
@@ -105,22 +115,59 @@ async function flooding<T>(
   }
 }
 
+/**
+ * Waits until the gateway answers a ping within 5 ms again (a flood leaves a backlog behind it,
+ * which the next phase must not inherit), at most `maxMs`.
+ */
+async function settled(url: string, maxMs = 15_000): Promise<void> {
+  const socket = new WebSocket(url);
+  const deadline = performance.now() + maxMs;
+  try {
+    await new Promise((resolve, reject) => {
+      socket.onopen = resolve;
+      socket.onerror = () => reject(new Error(`Cannot connect to ${url} after the flood`));
+    });
+    let sentAt = 0, id = 0;
+    let answered = Promise.withResolvers<void>();
+    // Only the pong of the latest ping counts: one that comes late belongs to an earlier one.
+    socket.onmessage = (event) => {
+      if (JSON.parse(event.data).id === id) answered.resolve();
+    };
+    while (performance.now() < deadline) {
+      answered = Promise.withResolvers<void>();
+      sentAt = performance.now();
+      socket.send(JSON.stringify({ type: "ping", id: ++id }));
+      const timer = setTimeout(() => answered.resolve(), Math.max(0, deadline - sentAt));
+      await answered.promise;
+      clearTimeout(timer);
+      if (performance.now() - sentAt < 5) return;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  } finally {
+    socket.close();
+  }
+}
+
 /** Measures `spec` once on a fresh gateway. */
 export async function measureFairness(spec: ServerSpec, seconds: number): Promise<FairnessRun> {
   await using server = await startServer(spec, "echo");
   const ping = () =>
     drive(["ping", server.url, String(seconds), String(PING_INTERVAL_MS)], server.driverEnv);
   const idle = await ping();
-  const { value: flood, stats } = await flooding(server.url, ping);
+  const { value: flood, stats } = await flooding(server.url, false, ping);
+  await settled(server.url);
+  const { value: again, stats: againStats } = await flooding(server.url, true, ping);
   return {
     idle_p50_ms: idle.p50_ms,
     idle_p99_ms: idle.p99_ms,
     flood_p50_ms: flood.p50_ms,
     flood_p99_ms: flood.p99_ms,
-    unanswered: idle.unanswered + flood.unanswered,
-    flood_connections: stats.connections as number,
+    reconnecting_p50_ms: again.p50_ms,
+    reconnecting_p99_ms: again.p99_ms,
+    unanswered: idle.unanswered + flood.unanswered + again.unanswered,
     flood_frames_sent: stats.frames_sent as number,
     flood_close_codes: stats.close_codes as Record<string, number>,
+    reconnecting_connections: againStats.connections as number,
   };
 }
 
@@ -135,14 +182,15 @@ export async function runFairness(
     for (const spec of FAIRNESS_VARIANTS) {
       const run = await measureFairness(spec, seconds);
       results.get(spec.id)!.push(run);
+      const ms = (value: number) => `${value.toFixed(2)} ms`;
       log(
-        `fairness ${spec.id} run ${i + 1}/${runs}: ping p99 idle ${
-          run.idle_p99_ms.toFixed(2)
-        } ms, ` +
-          `flooded ${
-            run.flood_p99_ms.toFixed(2)
-          } ms; flooder connections ${run.flood_connections}, ` +
-          `closes ${JSON.stringify(run.flood_close_codes)}`,
+        `fairness ${spec.id} run ${i + 1}/${runs}: ping p99 idle ${ms(run.idle_p99_ms)}, ` +
+          `one flooder ${ms(run.flood_p99_ms)} (closed ${
+            JSON.stringify(run.flood_close_codes)
+          }), ` +
+          `reconnecting ${
+            ms(run.reconnecting_p99_ms)
+          } (${run.reconnecting_connections} connections)`,
       );
     }
   }
