@@ -57,16 +57,22 @@ export class Child implements AsyncDisposable {
 
 /**
  * Writes a temporary config file: the defaults, but on loopback, port 0, and room for the
- * 19,000-session figures, with `config` on top. Returns its path; the caller removes it.
+ * 19,000-session figures, with `config` on top (its `websocket` fields merged into those).
+ * Returns its path; the caller removes it.
  */
 export async function writeBenchConfig(config: Record<string, unknown> = {}): Promise<string> {
   const path = await Deno.makeTempFile({ suffix: ".json" });
   await Deno.writeTextFile(
     path,
     JSON.stringify({
-      websocket: { host: "127.0.0.1", port: 0, max_connections: 20_000 },
       metrics: { host: "127.0.0.1", port: 0 },
       ...config,
+      websocket: {
+        host: "127.0.0.1",
+        port: 0,
+        max_connections: 20_000,
+        ...config.websocket as Record<string, unknown> | undefined,
+      },
     }),
   );
   return path;

@@ -74,6 +74,13 @@ async function fanout(
   }
 }
 
+/**
+ * Rate limits off: one client here sends far more than a player (a request loop reaches
+ * thousands a second, the fan-out publisher near the default 200/s), and these figures measure
+ * routing and fan-out, not the limiter (the feature-cost rows of bench/compare.ts do).
+ */
+const NO_RATE_LIMITS = { limits: { messages_per_sec: 0 } };
+
 /** One figure: a name, a unit and a function that measures it once. */
 export interface Figure {
   /** Short id, used in the JSON. */
@@ -95,7 +102,7 @@ export function clusterFigures(options: { members: number; ms: number; clients: 
       title: `Fan-out to a ${members}-member group, one node`,
       unit: "deliveries/s",
       async run() {
-        await using gateway = await startGateway({});
+        await using gateway = await startGateway(NO_RATE_LIMITS);
         return await fanout([Number(gateway.info.port)], members, ms);
       },
     },
@@ -105,7 +112,7 @@ export function clusterFigures(options: { members: number; ms: number; clients: 
       unit: "deliveries/s",
       async run() {
         await using nats = await startNats();
-        const cluster = { cluster: { nats: { servers: [nats.info.url] } } };
+        const cluster = { ...NO_RATE_LIMITS, cluster: { nats: { servers: [nats.info.url] } } };
         await using a = await startGateway(cluster);
         await using b = await startGateway(cluster);
         return await fanout([Number(a.info.port), Number(b.info.port)], members, ms);
@@ -116,7 +123,7 @@ export function clusterFigures(options: { members: number; ms: number; clients: 
       title: `Request round trips through a service, in-process (${clients} clients)`,
       unit: "requests/s",
       async run() {
-        await using gateway = await startGateway({});
+        await using gateway = await startGateway(NO_RATE_LIMITS);
         const sockets = await openClients(Number(gateway.info.port), clients);
         try {
           return await requestLoop(sockets, "chat.leave", ms);
@@ -133,6 +140,7 @@ export function clusterFigures(options: { members: number; ms: number; clients: 
         await using nats = await startNats();
         await using _service = await startService(BENCH_SERVICE, nats.info.url);
         await using gateway = await startGateway({
+          ...NO_RATE_LIMITS,
           routing: { embedded_services: false },
           cluster: { nats: { servers: [nats.info.url] } },
         });

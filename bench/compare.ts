@@ -3,6 +3,7 @@
  * Bun, each started in turn on core 0 with the same Bun-run driver on core 1.
  */
 import { gatewayRunFlags, writeBenchConfig } from "./_processes.ts";
+import { BENCH_SECRET, BENCH_SECRET_ENV, benchTokenFile } from "./_tokens.ts";
 
 const BENCH = new URL("./", import.meta.url);
 const ROOT = new URL("../", BENCH);
@@ -21,12 +22,22 @@ export interface ServerSpec {
   title: string;
   /** WebSocket path. */
   path: string;
-  /** The command for `workload` (without the core pinning); it listens on a port it picks. */
-  command(workload: Workload): Promise<{ argv: string[]; cleanup?: () => Promise<void> }>;
+  /**
+   * The command for `workload` (without the core pinning); it listens on a port it picks.
+   * `driverEnv` is what every driver run against it needs (tokens to log in, say).
+   */
+  command(workload: Workload): Promise<{
+    argv: string[];
+    env?: Record<string, string>;
+    driverEnv?: Record<string, string>;
+    cleanup?: () => Promise<void>;
+  }>;
   /** Reads the port from one line of the server's output, if this line says it. */
   port(line: string): number | undefined;
   /** The figures it takes part in (all when absent). */
   figures?: string[];
+  /** Which table shows it: the side-by-side columns (default) or the feature costs. */
+  table?: "side" | "features";
 }
 
 const listening = (line: string) => {
@@ -34,14 +45,33 @@ const listening = (line: string) => {
   return match ? Number(match[1]) : undefined;
 };
 
-/** The servers, in table order. */
-export const SERVERS: ServerSpec[] = [
-  {
-    id: "gateway",
-    title: "gateway (default config)",
+/** How a gateway under test differs from the defaults, and what its sessions do first. */
+export interface GatewayVariant {
+  /** Config on top of the bench config (bench/_processes.ts). */
+  config?: Record<string, unknown>;
+  /** `auth.mode: "jwt"` with the bench secret; every driver socket logs in with a token. */
+  auth?: boolean;
+  /** Every driver socket sends `hello` first, so its session is resumable. */
+  hello?: boolean;
+}
+
+/** A gateway process with `variant`, as a server under test. */
+export function gatewaySpec(
+  id: string,
+  title: string,
+  variant: GatewayVariant,
+  rest: Pick<ServerSpec, "figures" | "table"> = {},
+): ServerSpec {
+  return {
+    id,
+    title,
     path: "/ws",
+    ...rest,
     async command() {
-      const path = await writeBenchConfig();
+      const auth = variant.auth
+        ? { auth: { mode: "jwt", jwt: { hmac_secret_env: BENCH_SECRET_ENV } } }
+        : {};
+      const path = await writeBenchConfig({ ...variant.config, ...auth });
       return {
         argv: [
           Deno.execPath(),
@@ -50,6 +80,11 @@ export const SERVERS: ServerSpec[] = [
           "--config",
           path,
         ],
+        env: variant.auth ? { [BENCH_SECRET_ENV]: BENCH_SECRET } : undefined,
+        driverEnv: {
+          ...variant.auth ? { DRIVER_TOKENS: await benchTokenFile() } : {},
+          ...variant.hello ? { DRIVER_HELLO: "1" } : {},
+        },
         cleanup: () => Deno.remove(path),
       };
     },
@@ -57,7 +92,70 @@ export const SERVERS: ServerSpec[] = [
       if (!line.includes('"websocket listening"')) return undefined;
       return Number(new URL(JSON.parse(line).url).port);
     },
-  },
+  };
+}
+
+/** The side-by-side figures the gateway on Deno's WebSocket engine takes part in. */
+const ENGINE_FIGURES = ["connect_rate", "memory_19000", "echo_throughput", "latency"];
+
+/** The figures of the feature-cost table (every feature variant runs in their rounds). */
+const FEATURE_FIGURES = ["echo_throughput", "latency"];
+
+/** Features off: no auth, resume off, rate limits off (slow-consumer accounting stays). */
+const FEATURES_OFF = {
+  session: { resume_window_sec: 0 },
+  limits: { messages_per_sec: 0 },
+  websocket: { engine: "gateway" },
+};
+
+/**
+ * The gateway variants of the feature-cost table, each one feature on over {@linkcode
+ * FEATURES_OFF}. The rate limit is the default (200/s, burst 400 per session): the echo
+ * figure's 1,000 sessions with one request in flight each stay below it up to 200,000 msgs/s,
+ * and every run checks that no reply was `rate_limited`.
+ */
+export const FEATURE_VARIANTS: ServerSpec[] = [
+  gatewaySpec("features_off", "gateway, every feature off", { config: FEATURES_OFF }, {
+    figures: FEATURE_FIGURES,
+    table: "features",
+  }),
+  gatewaySpec(
+    "auth_on",
+    "gateway, auth on (JWT HS256)",
+    { config: FEATURES_OFF, auth: true },
+    { figures: FEATURE_FIGURES, table: "features" },
+  ),
+  gatewaySpec(
+    "resume_on",
+    "gateway, resume on (sessions sent hello)",
+    { config: { ...FEATURES_OFF, session: { resume_window_sec: 30 } }, hello: true },
+    { figures: FEATURE_FIGURES, table: "features" },
+  ),
+  gatewaySpec(
+    "rate_on",
+    "gateway, rate limits on (defaults)",
+    { config: { ...FEATURES_OFF, limits: {} } },
+    { figures: FEATURE_FIGURES, table: "features" },
+  ),
+  gatewaySpec(
+    "all_on",
+    "gateway, every feature on (auth, resume, rate limits)",
+    { config: { websocket: { engine: "gateway" } }, auth: true },
+    { figures: [...FEATURE_FIGURES, "memory_19000"], table: "features" },
+  ),
+];
+
+/** The servers, in table order: the side-by-side columns, then the feature variants. */
+export const SERVERS: ServerSpec[] = [
+  gatewaySpec("gateway", "gateway (default config, own WebSocket engine)", {
+    config: { websocket: { engine: "gateway" } },
+  }),
+  gatewaySpec(
+    "gateway_deno",
+    "gateway (default config, Deno's WebSocket engine)",
+    { config: { websocket: { engine: "deno" } } },
+    { figures: ENGINE_FIGURES },
+  ),
   {
     id: "deno",
     title: "bare Deno.serve",
@@ -111,6 +209,7 @@ export const SERVERS: ServerSpec[] = [
       }),
     port: listening,
   },
+  ...FEATURE_VARIANTS,
 ];
 
 /** A running server pinned to core 0. */
@@ -119,6 +218,7 @@ export class RunningServer implements AsyncDisposable {
     readonly id: string,
     readonly child: Deno.ChildProcess,
     readonly url: string,
+    readonly driverEnv: Record<string, string> = {},
     readonly cleanup?: () => Promise<void>,
   ) {}
   /** Resident memory in bytes, from /proc. */
@@ -143,10 +243,12 @@ export class RunningServer implements AsyncDisposable {
   }
 }
 
-async function startServer(spec: ServerSpec, workload: Workload): Promise<RunningServer> {
-  const { argv, cleanup } = await spec.command(workload);
+/** Starts `spec` pinned to core 0 and waits until it listens. */
+export async function startServer(spec: ServerSpec, workload: Workload): Promise<RunningServer> {
+  const { argv, env, driverEnv, cleanup } = await spec.command(workload);
   const child = new Deno.Command("taskset", {
     args: ["-c", "0", ...argv],
+    env,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -170,7 +272,8 @@ async function startServer(spec: ServerSpec, workload: Workload): Promise<Runnin
   const timer = setTimeout(() => found.reject(new Error(`${spec.id} did not start`)), 20_000);
   try {
     const port = await found.promise;
-    return new RunningServer(spec.id, child, `ws://127.0.0.1:${port}${spec.path}`, cleanup);
+    const url = `ws://127.0.0.1:${port}${spec.path}`;
+    return new RunningServer(spec.id, child, url, driverEnv, cleanup);
   } catch (error) {
     child.kill("SIGKILL");
     await child.status;
@@ -180,10 +283,14 @@ async function startServer(spec: ServerSpec, workload: Workload): Promise<Runnin
   }
 }
 
-/** Runs the Bun driver on core 1 and returns its JSON result. */
-async function drive(args: string[]): Promise<Record<string, number>> {
+/** Runs the Bun driver on core 1 with `env` and returns its JSON result. */
+export async function drive(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<Record<string, number>> {
   const out = await new Deno.Command("taskset", {
     args: ["-c", "1", "bun", new URL("driver.mjs", BENCH).pathname, ...args],
+    env,
     stdin: "null",
     stdout: "piped",
     stderr: "inherit",
@@ -223,10 +330,24 @@ export interface CompareFigure {
   measure(server: RunningServer): Promise<Record<string, number>>;
 }
 
-/** Holds `n` idle sessions from the driver while `during` runs. */
-async function holding<T>(url: string, n: number, during: () => Promise<T>): Promise<T> {
+/** Holds `n` idle sessions on `server` from the driver while `during` runs. */
+async function holding<T>(
+  server: RunningServer,
+  n: number,
+  during: () => Promise<T>,
+): Promise<T> {
   const holder = new Deno.Command("taskset", {
-    args: ["-c", "1", "bun", new URL("driver.mjs", BENCH).pathname, "hold", url, String(n), "200"],
+    args: [
+      "-c",
+      "1",
+      "bun",
+      new URL("driver.mjs", BENCH).pathname,
+      "hold",
+      server.url,
+      String(n),
+      "200",
+    ],
+    env: server.driverEnv,
     stdin: "null",
     stdout: "piped",
     stderr: "inherit",
@@ -269,7 +390,7 @@ export function compareFigures(seconds: number, heartbeatSeconds: number): Compa
     async measure(server) {
       const before = await server.rss();
       return await holding(
-        server.url,
+        server,
         n,
         async () => ({ kb: (await server.rss() - before) / n / 1024 }),
       );
@@ -285,7 +406,7 @@ export function compareFigures(seconds: number, heartbeatSeconds: number): Compa
         higherIsBetter: true,
       }],
       measure: async (s) => ({
-        per_sec: (await drive(["connect", s.url, "10000", "200"])).per_sec,
+        per_sec: (await drive(["connect", s.url, "10000", "200"], s.driverEnv)).per_sec,
       }),
     },
     memory(10_000),
@@ -298,7 +419,11 @@ export function compareFigures(seconds: number, heartbeatSeconds: number): Compa
         unit: "msgs/s",
         higherIsBetter: true,
       }],
-      measure: async (s) => await drive(["throughput", s.url, "1000", String(seconds), "64"]),
+      async measure(s) {
+        const r = await drive(["throughput", s.url, "1000", String(seconds), "64"], s.driverEnv);
+        if (r.refused > 0) throw new Error(`${s.id}: ${r.refused} echo requests were rate_limited`);
+        return r;
+      },
     },
     {
       id: "latency",
@@ -319,7 +444,8 @@ export function compareFigures(seconds: number, heartbeatSeconds: number): Compa
           "64",
           "20000",
           String(LATENCY_WARMUP_SECONDS),
-        ]);
+        ], s.driverEnv);
+        if (r.refused > 0) throw new Error(`${s.id}: ${r.refused} echo requests were rate_limited`);
         if (r.received < r.sent * 0.99) throw new Error(`lost ${r.sent - r.received} of ${r.sent}`);
         return r;
       },
@@ -382,7 +508,7 @@ export function compareFigures(seconds: number, heartbeatSeconds: number): Compa
         higherIsBetter: false,
       }],
       measure: (s) =>
-        holding(s.url, 19_000, async () => {
+        holding(s, 19_000, async () => {
           const before = await s.cpuSeconds();
           await new Promise((resolve) => setTimeout(resolve, heartbeatSeconds * 1000));
           return { percent: ((await s.cpuSeconds()) - before) / heartbeatSeconds * 100 };
