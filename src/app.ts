@@ -17,6 +17,7 @@ import { AdminNode } from "./ops/admin_node.ts";
 import { AdminServer } from "./ops/admin_server.ts";
 import { Logger } from "./core/logger.ts";
 import { GatewayMetrics } from "./ops/metrics.ts";
+import { readMaxFds, readOpenFds } from "./ops/process_metrics.ts";
 import { type HealthReport, MetricsServer } from "./ops/metrics_server.ts";
 import { Hub } from "./services/hub.ts";
 import { echo, Router } from "./services/router.ts";
@@ -253,6 +254,7 @@ export class RunningGateway implements GatewayServer {
           gateway,
           events: this.metrics,
           logger: this.#logger.child({ component: "websocket" }),
+          descriptors: { open: () => readOpenFds(), limit: readMaxFds },
         });
         const { hostname, port } = this.#websocket.addr;
         this.#logger.info("websocket listening", {

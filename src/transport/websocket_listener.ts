@@ -9,6 +9,7 @@ import type { GatewayConfig } from "../config/config.ts";
 import type { ListenerEvents } from "../core/events.ts";
 import type { Gateway } from "../core/gateway.ts";
 import type { Logger } from "../core/logger.ts";
+import type { DescriptorCounter } from "./websocket/mod.ts";
 
 /** Options of every WebSocket listener. */
 export interface WebSocketListenerOptions {
@@ -22,6 +23,11 @@ export interface WebSocketListenerOptions {
   logger: Logger;
   /** Share the port with other gateway processes. */
   reusePort?: boolean;
+  /**
+   * Counts the process's file descriptors, for `limits.fd_reserve`; absent, the reserve is
+   * not enforced.
+   */
+  descriptors?: DescriptorCounter;
 }
 
 /** A WebSocket listener; see the module doc. */

@@ -68,6 +68,7 @@ export class GatewayWebSocketListener implements WebSocketListener {
         },
         handshakeTimeoutMs: config.limits.handshake_timeout_ms,
         fdReserve: config.limits.fd_reserve,
+        descriptors: options.descriptors,
         connection: {
           maxMessageBytes: config.protocol.max_message_bytes,
           maxBufferedBytes: config.limits.max_outbound_bytes * TEARDOWN_FACTOR,

@@ -1,63 +1,58 @@
 /**
- * How many file descriptors the process may still open before it keeps `reserve` for its own
- * use, counted cheaply: the descriptors open at the last count of `/proc/self/fd`, plus those
- * the caller opened since (it reports them), re-counted at most once per `recountMs`. The
- * limit is the soft `RLIMIT_NOFILE` from `/proc/self/limits`.
+ * How many file descriptors the process may still open before only `reserve` are left below
+ * its open-files limit, counted cheaply: the count from the last call to `counter.open()`,
+ * plus the descriptors the caller opened since (it reports them and their closes), asked again
+ * at most once per `recountMs`, and at most every 50 ms while the answer is no.
  *
- * Linux only; elsewhere, or without read access to `/proc`, the budget is unlimited.
+ * The counter is injected: reading `/proc/self` takes `--allow-all` in Deno, so the gateway
+ * counts through libc (`src/ops/process_metrics.ts`). Without a counter, or where it cannot
+ * tell, the budget is unlimited.
  *
  * @module
  */
 
+/** Reads the process's descriptor figures; undefined where unknown. */
+export interface DescriptorCounter {
+  /** Descriptors open now. */
+  open(): number | undefined;
+  /** The soft open-files limit; undefined when unknown or unlimited. */
+  limit(): number | undefined;
+}
+
 /** Options for {@linkcode DescriptorBudget}. */
 export interface DescriptorBudgetOptions {
-  /** Descriptors to keep free below the soft limit. */
+  /** Descriptors to keep free below the limit; 0 turns the budget off. */
   reserve: number;
-  /** Shortest time between two counts of `/proc/self/fd`, in ms. Default 250. */
+  /** Where the figures come from; absent turns the budget off. */
+  counter?: DescriptorCounter;
+  /** Longest time an estimate is trusted, in ms. Default 250. */
   recountMs?: number;
 }
 
-/** Reads the soft open-files limit; undefined when unknown or unlimited. */
-function softNoFileLimit(): number | undefined {
-  try {
-    const limits = Deno.readTextFileSync("/proc/self/limits");
-    const match = /^Max open files\s+(\d+|unlimited)/m.exec(limits);
-    if (!match || match[1] === "unlimited") return undefined;
-    return Number(match[1]);
-  } catch {
-    return undefined;
-  }
-}
-
-function countOpenDescriptors(): number | undefined {
-  try {
-    let count = 0;
-    for (const _ of Deno.readDirSync("/proc/self/fd")) count++;
-    return count;
-  } catch {
-    return undefined;
-  }
-}
+/** How often the counter is asked while the budget says no, in ms. */
+const RECOUNT_WHEN_FULL_MS = 50;
 
 /** The descriptor budget; see the module doc. */
 export class DescriptorBudget {
   readonly #reserve: number;
   readonly #recountMs: number;
-  readonly #limit: number | undefined;
+  readonly #counter: DescriptorCounter | undefined;
+  #limit: number | undefined;
   #counted = 0;
   #countedAt = -Infinity;
   /** Opened (+) and closed (-) by the caller since the last count. */
   #delta = 0;
 
-  /** Reads the limit once; `reserve` 0 turns the budget off. */
+  /** Reads the limit once; see {@linkcode DescriptorBudgetOptions}. */
   constructor(options: DescriptorBudgetOptions) {
     this.#reserve = options.reserve;
     this.#recountMs = options.recountMs ?? 250;
-    this.#limit = options.reserve > 0 ? softNoFileLimit() : undefined;
-    if (this.#limit !== undefined && countOpenDescriptors() === undefined) this.#limit = undefined;
+    this.#counter = options.reserve > 0 ? options.counter : undefined;
+    this.#limit = this.#counter?.limit();
+    if (this.#limit !== undefined && this.#counter?.open() === undefined) this.#limit = undefined;
   }
 
-  /** Whether the budget is in force (Linux, a finite limit, a reserve above 0). */
+  /** Whether the budget is in force (a counter that works, a finite limit, a reserve). */
   get enforced(): boolean {
     return this.#limit !== undefined;
   }
@@ -72,20 +67,20 @@ export class DescriptorBudget {
     this.#delta--;
   };
 
-  /**
-   * Whether one more descriptor may be opened and `reserve` still be left. Counts
-   * `/proc/self/fd` again when the last count is older than `recountMs`, or when the estimate
-   * says no (so freed descriptors are seen at once when the caller waits).
-   */
+  /** Whether one more descriptor may be opened with `reserve` still left after it. */
   allows(now: number = performance.now()): boolean {
     if (this.#limit === undefined) return true;
-    const fits = () => this.#counted + this.#delta + 1 + this.#reserve <= this.#limit!;
-    if (now - this.#countedAt < this.#recountMs && fits()) return true;
-    if (now - this.#countedAt >= Math.min(this.#recountMs, 50)) {
-      this.#counted = countOpenDescriptors() ?? this.#counted;
+    const age = now - this.#countedAt;
+    if (age < this.#recountMs && this.#fits()) return true;
+    if (age >= Math.min(this.#recountMs, RECOUNT_WHEN_FULL_MS)) {
+      this.#counted = this.#counter!.open() ?? this.#counted;
       this.#countedAt = now;
       this.#delta = 0;
     }
-    return fits();
+    return this.#fits();
+  }
+
+  #fits(): boolean {
+    return this.#counted + this.#delta + 1 + this.#reserve <= this.#limit!;
   }
 }

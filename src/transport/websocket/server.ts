@@ -30,7 +30,7 @@ import {
   RequestHeadError,
   RequestHeadParser,
 } from "./request_head.ts";
-import { DescriptorBudget } from "./descriptor_budget.ts";
+import { DescriptorBudget, type DescriptorCounter } from "./descriptor_budget.ts";
 
 /** An upgrade request, as the owner sees it when it decides. */
 export interface UpgradeRequest {
@@ -114,10 +114,12 @@ export interface WebSocketServerOptions {
   /**
    * File descriptors to keep free below the soft open-files limit: the accept loop pauses
    * while fewer would remain (connections wait in the kernel's backlog) and resumes when some
-   * are freed, so the process keeps descriptors for its other work. Linux only. Default 0
-   * (off).
+   * are freed, so the process keeps descriptors for its other work. Needs `descriptors`.
+   * Default 0 (off).
    */
   fdReserve?: number;
+  /** Counts the process's descriptors, for `fdReserve`. */
+  descriptors?: DescriptorCounter;
   /** First retry delay after an accept failure in ms; doubles up to `retryMaxMs`. */
   retryMinMs?: number;
   /** Longest retry delay in ms. */
@@ -215,8 +217,11 @@ export class WebSocketServer implements AsyncDisposable {
     this.#retryMinMs = positive("retryMinMs", options.retryMinMs, 100);
     this.#retryMaxMs = positive("retryMaxMs", options.retryMaxMs, 5_000);
     this.#retryMs = this.#retryMinMs;
-    this.#budget = new DescriptorBudget({ reserve: options.fdReserve ?? 0 });
-    this.#connections.onDelete = this.#budget.closed;
+    this.#budget = new DescriptorBudget({
+      reserve: options.fdReserve ?? 0,
+      counter: options.descriptors,
+    });
+    this.#connections.onDelete = this.#descriptorFreed;
     this.#listener = Deno.listen({
       hostname: options.hostname ?? "0.0.0.0",
       port: options.port ?? 0,
@@ -414,9 +419,15 @@ export class WebSocketServer implements AsyncDisposable {
     } finally {
       clearTimeout(timer);
       this.#handshakeEnded(conn);
-      if (!handedOver) this.#budget.closed();
+      if (!handedOver) this.#descriptorFreed();
     }
   }
+
+  /** A connection closed: one descriptor more, so an accept loop backing off tries again. */
+  #descriptorFreed = (): void => {
+    this.#budget.closed();
+    if (this.#acceptFailed) this.#retry?.wake();
+  };
 
   #handshakeEnded(conn: Deno.TcpConn): void {
     if (this.#pending.delete(conn) && this.#pending.size === 0) this.#handshakesDone?.resolve();
