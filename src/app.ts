@@ -328,6 +328,7 @@ export class RunningGateway implements GatewayServer {
       ? this.#startQuic(
         config.quic,
         config.protocol.max_message_bytes,
+        config.limits.handshake_timeout_ms,
         config.quic.webtransport.allowed_origins ?? config.websocket.allowed_origins,
         gateway,
       )
@@ -354,6 +355,7 @@ export class RunningGateway implements GatewayServer {
   async #startQuic(
     config: GatewayConfig["quic"],
     maxMessageBytes: number,
+    streamTimeoutMs: number,
     allowedOrigins: readonly string[],
     gateway: Gateway,
   ): Promise<void> {
@@ -380,6 +382,7 @@ export class RunningGateway implements GatewayServer {
       quic = await QuicServer.start({
         config,
         maxMessageBytes,
+        streamTimeoutMs,
         tls,
         gateway,
         events: this.metrics,

@@ -37,6 +37,7 @@ export type DisconnectLabel =
   | "message_too_big"
   | "protocol_violation"
   | "invalid_text"
+  | "handshake_timeout"
   | "heartbeat_timeout"
   | "transport_error"
   | "server_full"
@@ -113,6 +114,16 @@ export const DisconnectHeartbeatTimeout = disconnect(
   true,
   "heartbeat_timeout",
   true,
+);
+/**
+ * A QUIC connection opened no stream within `limits.handshake_timeout_ms`: a client that says
+ * nothing holds no session for long.
+ */
+export const DisconnectHandshakeTimeout = disconnect(
+  4007,
+  "handshake timeout",
+  true,
+  "handshake_timeout",
 );
 /** The listener is at `max_connections` (QUIC; WebSocket and WebTransport refuse with HTTP 503). */
 export const DisconnectServerFull = disconnect(4001, "server full", true, "server_full");
