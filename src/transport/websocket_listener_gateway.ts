@@ -58,6 +58,7 @@ export class GatewayWebSocketListener implements WebSocketListener {
             ) ?? false,
           ),
         onRefused: () => this.#policy.badHandshake(),
+        onHandshakeTimeout: () => this.#policy.handshakeTimedOut(),
         upgrade: (request) => this.#upgrade(request),
         open: (connection) => {
           this.#sockets.opened();

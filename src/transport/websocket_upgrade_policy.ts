@@ -94,6 +94,11 @@ export class WebSocketUpgradePolicy {
     this.#options.events.onConnectionRejected("bad_handshake");
   }
 
+  /** Counts a connection closed because its upgrade did not finish in time. */
+  handshakeTimedOut(): void {
+    this.#options.events.onConnectionRejected("handshake_timeout");
+  }
+
   #reject(status: number, reason: RejectReason, body: string): UpgradeRefusal {
     this.#options.events.onConnectionRejected(reason);
     this.#options.logger.debug("upgrade refused", { reason });

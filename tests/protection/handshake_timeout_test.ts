@@ -48,6 +48,7 @@ Deno.test("gateway engine: 500 half requests and 500 silent sockets are closed a
     assert.ok(elapsed >= TIMEOUT_MS - 50, `closed after ${elapsed.toFixed(0)} ms, too early`);
     assert.equal(gateway.sessions.count("websocket"), 1);
     assert.equal(gateway.metrics.rejected.bad_handshake, 0);
+    assert.equal(gateway.metrics.rejected.handshake_timeout, 1_000);
     player.close();
   } finally {
     for (const conn of all) {

@@ -107,6 +107,8 @@ export interface WebSocketServerOptions {
   connection?: Omit<ConnectionOptions, "protocol">;
   /** Called with accept-loop failures (each retry) and handler exceptions, for logging. */
   onError?: (error: unknown) => void;
+  /** Called when a handshake did not finish in `handshakeTimeoutMs` (and was closed). */
+  onHandshakeTimeout?: () => void;
   /** Called when accepting fails (e.g. `EMFILE`) after it worked; the loop backs off. */
   onAcceptFailed?: (error: unknown) => void;
   /** Called when a connection is accepted again after `onAcceptFailed`. */
@@ -341,6 +343,7 @@ export class WebSocketServer implements AsyncDisposable {
     const timer = setTimeout(() => {
       this.#handshakeTimeouts++;
       closeQuietly(conn);
+      this.#options.onHandshakeTimeout?.();
     }, this.#handshakeTimeoutMs);
     try {
       conn.setNoDelay(true);
