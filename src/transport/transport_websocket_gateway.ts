@@ -96,11 +96,6 @@ export class GatewayWebSocketTransport implements Transport, PendingOutput, Conn
     return transport;
   }
 
-  /** The session this transport carries. */
-  get session(): Session {
-    return this.#session;
-  }
-
   /** A text message arrived. */
   onText(text: string): void {
     this.#gateway.receiveText(this.#session, text);

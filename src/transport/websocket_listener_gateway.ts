@@ -79,6 +79,14 @@ export class GatewayWebSocketListener implements WebSocketListener {
           logger.error("listener stopped accepting; will retry", { listener: "websocket", error });
           events.onListenerFailed("websocket", error);
         },
+        onReserveReached: (reached) => {
+          if (reached) {
+            logger.warn("descriptor reserve reached; not accepting", {
+              listener: "websocket",
+              fd_reserve: config.limits.fd_reserve,
+            });
+          } else logger.info("descriptors freed; accepting again", { listener: "websocket" });
+        },
         onAcceptResumed: () => {
           logger.info("listener restarted", { listener: "websocket" });
           events.onListenerRestarted("websocket");

@@ -33,6 +33,7 @@ Deno.test({
         const open = Number(/^process_open_fds (\d+)/m.exec(text)?.[1]);
         assert.ok(open <= 120 - 40 + 5, `${open} descriptors open, the reserve was not kept`);
       }
+      await target.process.waitForLog("descriptor reserve reached; not accepting", 3_000);
       const health = await (await fetch(`http://127.0.0.1:${target.metrics}/health`)).json();
       assert.equal(health.listeners.websocket, false, "the listener should report it paused");
       for (const conn of flood.splice(0)) conn.close();
@@ -50,6 +51,7 @@ Deno.test({
         "a player to get in after the flood",
       );
       player.close();
+      await target.process.waitForLog("descriptors freed; accepting again", 3_000);
     } finally {
       for (const conn of flood) conn.close();
     }

@@ -52,11 +52,6 @@ export class DescriptorBudget {
     if (this.#limit !== undefined && this.#counter?.open() === undefined) this.#limit = undefined;
   }
 
-  /** Whether the budget is in force (a counter that works, a finite limit, a reserve). */
-  get enforced(): boolean {
-    return this.#limit !== undefined;
-  }
-
   /** The caller opened a descriptor. */
   opened(): void {
     this.#delta++;

@@ -122,6 +122,8 @@ export interface WebSocketServerOptions {
   fdReserve?: number;
   /** Counts the process's descriptors, for `fdReserve`. */
   descriptors?: DescriptorCounter;
+  /** Called when the accept loop pauses for `fdReserve` (true) and when it resumes (false). */
+  onReserveReached?: (reached: boolean) => void;
   /** First retry delay after an accept failure in ms; doubles up to `retryMaxMs`. */
   retryMinMs?: number;
   /** Longest retry delay in ms. */
@@ -192,7 +194,6 @@ export class WebSocketServer implements AsyncDisposable {
   readonly #budget: DescriptorBudget;
   #acceptFailed = false;
   #reserveReached = false;
-  #reservePauses = 0;
 
   /**
    * Binds and starts accepting.
@@ -253,11 +254,6 @@ export class WebSocketServer implements AsyncDisposable {
     return this.#closing === undefined && !this.#acceptFailed && !this.#reserveReached;
   }
 
-  /** Times the accept loop paused because only `fdReserve` descriptors were left. */
-  get reservePauses(): number {
-    return this.#reservePauses;
-  }
-
   /** TCP connections still in their opening handshake. */
   get pendingHandshakes(): number {
     return this.#pending.size;
@@ -285,11 +281,12 @@ export class WebSocketServer implements AsyncDisposable {
     while (this.#closing === undefined) {
       if (!this.#budget.allows()) {
         // Leave the connection in the backlog until descriptors are freed.
-        if (!this.#reserveReached) this.#reservePauses++;
+        if (!this.#reserveReached) this.#options.onReserveReached?.(true);
         this.#reserveReached = true;
         await this.#pause(RESERVE_POLL_MS);
         continue;
       }
+      if (this.#reserveReached) this.#options.onReserveReached?.(false);
       this.#reserveReached = false;
       let conn: Deno.TcpConn;
       try {
