@@ -30,8 +30,8 @@ export interface QuicServerOptions {
   /** Largest message in bytes (`protocol.max_message_bytes`). */
   maxMessageBytes: number;
   /**
-   * Time for a connection to open its message stream (`limits.handshake_timeout_ms`); past
-   * it, it is closed with 4007.
+   * Time for a QUIC connection to open its message stream (`limits.handshake_timeout_ms`);
+   * past it, it is closed with 4007. WebTransport sessions have their own handshake timeout.
    */
   streamTimeoutMs?: number;
   /** Certificate chain and key. */
@@ -218,7 +218,6 @@ export class QuicServer implements AsyncDisposable {
           closeLingerMs: config.close_linger_ms,
           kind: "webtransport",
           onConnectionClosed: this.#connectionClosed,
-          streamTimeoutMs: this.#options.streamTimeoutMs,
         }).handler;
       },
       onHandshakeFailed: (error) => {
