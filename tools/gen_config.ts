@@ -20,6 +20,8 @@ interface SchemaNode {
   description?: string;
   default?: unknown;
   properties?: Record<string, SchemaNode>;
+  /** The value schema of a record (`z.record`): an object keyed by any name. */
+  additionalProperties?: SchemaNode | boolean;
   required?: string[];
   items?: SchemaNode;
   enum?: unknown[];
@@ -69,6 +71,15 @@ function tsType(node: SchemaNode, path: string[], out: string[]): string {
       return item.includes(" | ") ? `(${item})[]` : `${item}[]`;
     }
     case "object":
+      if (typeof node.additionalProperties === "object" && node.properties === undefined) {
+        // A record: one interface for its values, named after the entry (`LimitsRoutesEntry`).
+        const entry = {
+          description: `One value of \`${path.join(".")}\`.`,
+          ...node.additionalProperties,
+        };
+        const value = tsType(entry, [...path, "entry"], out);
+        return `Record<string, ${value}>`;
+      }
       return emitInterface(node, path, out);
   }
   throw new TypeError(`Cannot generate a type for ${path.join(".")}: unsupported schema node`);

@@ -110,7 +110,7 @@ export interface LimitsConfig {
    * Per-route buckets on top of the session's, e.g. `{"chat.say": {"per_sec": 5, "burst": 10}}`; a
    * route over its own limit gets `rate_limited` too.
    */
-  routes: LimitsRoutesConfig;
+  routes: Record<string, LimitsRoutesEntryConfig>;
   /**
    * `rate_limited` answers a session may get within rate_violation_window_sec before it is closed
    * with 4504.
@@ -131,11 +131,12 @@ export interface LimitsConfig {
   fd_reserve: number;
 }
 
-/**
- * The `limits.routes` section: Per-route buckets on top of the session's, e.g. `{"chat.say":
- * {"per_sec": 5, "burst": 10}}`; a route over its own limit gets `rate_limited` too.
- */
-export interface LimitsRoutesConfig {
+/** The `limits.routes.entry` section: One value of `limits.routes`. */
+export interface LimitsRoutesEntryConfig {
+  /** Requests per second to this route. */
+  per_sec: number;
+  /** Requests allowed at once. */
+  burst: number;
 }
 
 /** The `routing` section: Requests to services. */
