@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { type GatewayConfig, websocketIdleTimeoutSec } from "./config/config.ts";
+import type { GatewayConfig } from "./config/config.ts";
 import { Authenticator } from "./core/authenticator.ts";
 import { DisconnectResumeElsewhere, DisconnectShutdown } from "./core/disconnect.ts";
 import { EventLoopLagMonitor } from "./ops/event_loop_lag.ts";
@@ -17,6 +17,7 @@ import { AdminNode } from "./ops/admin_node.ts";
 import { AdminServer } from "./ops/admin_server.ts";
 import { Logger } from "./core/logger.ts";
 import { GatewayMetrics } from "./ops/metrics.ts";
+import { readMaxFds, readOpenFds } from "./ops/process_metrics.ts";
 import { type HealthReport, MetricsServer } from "./ops/metrics_server.ts";
 import { Hub } from "./services/hub.ts";
 import { echo, Router } from "./services/router.ts";
@@ -29,11 +30,13 @@ import { SessionResumer } from "./core/session_resumer.ts";
 import { SessionWriter } from "./core/session_writer.ts";
 import type { TokenVerifier } from "./core/token_verifier.ts";
 import { JwtVerifier } from "./core/token_verifier_jwt.ts";
-import { pongHookAvailable } from "./transport/transport_websocket.ts";
+import { pongHookAvailable } from "./transport/transport_websocket_deno.ts";
 import { QuicServer } from "./transport/quic_server.ts";
 import { ListenError } from "./transport/resilient_server.ts";
 import { createDevTls, loadTlsFiles, type TlsMaterial } from "./transport/tls_certs.ts";
-import { WebSocketServer } from "./transport/websocket_server.ts";
+import type { WebSocketListener } from "./transport/websocket_listener.ts";
+import { DenoWebSocketListener } from "./transport/websocket_listener_deno.ts";
+import { GatewayWebSocketListener } from "./transport/websocket_listener_gateway.ts";
 
 /** Options for {@linkcode startGateway}. */
 export interface StartGatewayOptions {
@@ -104,7 +107,7 @@ export class RunningGateway implements GatewayServer {
   readonly sessions: SessionManager;
   /** Users and groups on this node. */
   readonly hub: Hub;
-  readonly #websocket: WebSocketServer | undefined;
+  readonly #websocket: WebSocketListener | undefined;
   readonly #metricsServer: MetricsServer | undefined;
   readonly #adminServer: AdminServer | undefined;
   readonly #prober: RttProber | undefined;
@@ -238,22 +241,25 @@ export class RunningGateway implements GatewayServer {
     }
     try {
       if (config.websocket.enabled) {
-        if (!pongHookAvailable) {
+        const engine = config.websocket.engine;
+        if (engine === "deno" && !pongHookAvailable) {
           this.#logger.warn(
             "this Deno does not expose WebSocket pongs; only data frames refresh sessions",
           );
         }
-        this.#websocket = new WebSocketServer({
-          config: config.websocket,
-          idleTimeoutSec: websocketIdleTimeoutSec(config.session),
+        const Listener = engine === "deno" ? DenoWebSocketListener : GatewayWebSocketListener;
+        this.#websocket = new Listener({
+          config,
           reusePort: options.reusePort,
           gateway,
           events: this.metrics,
           logger: this.#logger.child({ component: "websocket" }),
+          descriptors: { open: () => readOpenFds(), limit: readMaxFds },
         });
         const { hostname, port } = this.#websocket.addr;
         this.#logger.info("websocket listening", {
           url: `ws://${hostname}:${port}${config.websocket.path}`,
+          engine,
           max_connections: config.websocket.max_connections,
         });
       }
@@ -322,6 +328,7 @@ export class RunningGateway implements GatewayServer {
       ? this.#startQuic(
         config.quic,
         config.protocol.max_message_bytes,
+        config.limits.handshake_timeout_ms,
         config.quic.webtransport.allowed_origins ?? config.websocket.allowed_origins,
         gateway,
       )
@@ -348,6 +355,7 @@ export class RunningGateway implements GatewayServer {
   async #startQuic(
     config: GatewayConfig["quic"],
     maxMessageBytes: number,
+    streamTimeoutMs: number,
     allowedOrigins: readonly string[],
     gateway: Gateway,
   ): Promise<void> {
@@ -374,6 +382,7 @@ export class RunningGateway implements GatewayServer {
       quic = await QuicServer.start({
         config,
         maxMessageBytes,
+        streamTimeoutMs,
         tls,
         gateway,
         events: this.metrics,

@@ -106,22 +106,12 @@ export class RawWebSocket {
 
   /** Sends one masked frame. */
   async send(opcode: number, payload: Uint8Array): Promise<void> {
-    const header: number[] = [0x80 | opcode];
-    if (payload.length < 126) header.push(0x80 | payload.length);
-    else if (payload.length < 65536) {
-      header.push(0x80 | 126, payload.length >> 8, payload.length & 0xff);
-    } else {
-      header.push(0x80 | 127);
-      for (let i = 7; i >= 0; i--) header.push(Math.floor(payload.length / 2 ** (8 * i)) & 0xff);
-    }
-    const mask = crypto.getRandomValues(new Uint8Array(4));
-    const frame = new Uint8Array(header.length + 4 + payload.length);
-    frame.set(header);
-    frame.set(mask, header.length);
-    for (let i = 0; i < payload.length; i++) {
-      frame[header.length + 4 + i] = payload[i] ^ mask[i & 3];
-    }
-    await this.#writeAll(frame);
+    await this.#writeAll(encodeFrame(opcode, payload));
+  }
+
+  /** Writes bytes as they are (a frame from {@linkcode encodeFrame}, or a part of one). */
+  async write(bytes: Uint8Array): Promise<void> {
+    await this.#writeAll(bytes);
   }
 
   async #writeAll(bytes: Uint8Array): Promise<void> {
@@ -137,4 +127,41 @@ export class RawWebSocket {
       // already closed
     }
   }
+}
+
+/** How {@linkcode encodeFrame} builds a frame. */
+export interface FrameShape {
+  /** The FIN bit: false for every fragment of a message but the last. Default true. */
+  fin?: boolean;
+  /** Mask the payload, as clients must. Default true. */
+  masked?: boolean;
+  /** The length the header announces, when it should differ from the payload sent. */
+  announcedLength?: number;
+}
+
+/** Encodes one client frame; see {@linkcode FrameShape}. */
+export function encodeFrame(
+  opcode: number,
+  payload: Uint8Array,
+  shape: FrameShape = {},
+): Uint8Array {
+  const { fin = true, masked = true, announcedLength = payload.length } = shape;
+  const maskBit = masked ? 0x80 : 0;
+  const header: number[] = [(fin ? 0x80 : 0) | opcode];
+  if (announcedLength < 126) header.push(maskBit | announcedLength);
+  else if (announcedLength < 65536) {
+    header.push(maskBit | 126, announcedLength >> 8, announcedLength & 0xff);
+  } else {
+    header.push(maskBit | 127);
+    for (let i = 7; i >= 0; i--) header.push(Math.floor(announcedLength / 2 ** (8 * i)) & 0xff);
+  }
+  const mask = masked ? crypto.getRandomValues(new Uint8Array(4)) : new Uint8Array(0);
+  const frame = new Uint8Array(header.length + mask.length + payload.length);
+  frame.set(header);
+  frame.set(mask, header.length);
+  const start = header.length + mask.length;
+  for (let i = 0; i < payload.length; i++) {
+    frame[start + i] = masked ? payload[i] ^ mask[i & 3] : payload[i];
+  }
+  return frame;
 }

@@ -35,6 +35,9 @@ export type DisconnectLabel =
   | "shutdown"
   | "protocol_errors"
   | "message_too_big"
+  | "protocol_violation"
+  | "invalid_text"
+  | "handshake_timeout"
   | "heartbeat_timeout"
   | "transport_error"
   | "server_full"
@@ -82,6 +85,18 @@ export const DisconnectProtocolErrors = disconnect(
 /** A frame exceeded the configured maximum message size. */
 export const DisconnectMessageTooBig = disconnect(1009, "message too big", true, "message_too_big");
 /**
+ * The client broke RFC 6455 framing (an unmasked frame, a bad opcode, a fragmented control
+ * frame); sent by the `gateway` WebSocket engine, whose parser sees the frames.
+ */
+export const DisconnectProtocolViolation = disconnect(
+  1002,
+  "protocol error",
+  false,
+  "protocol_violation",
+);
+/** A text message was not valid UTF-8; sent by the `gateway` WebSocket engine. */
+export const DisconnectInvalidText = disconnect(1007, "invalid UTF-8", false, "invalid_text");
+/**
  * The connection failed underneath the session (reset, a WebSocket gone without a close frame,
  * a QUIC idle timeout): a resumable session is detached.
  */
@@ -99,6 +114,16 @@ export const DisconnectHeartbeatTimeout = disconnect(
   true,
   "heartbeat_timeout",
   true,
+);
+/**
+ * A QUIC connection opened no stream within `limits.handshake_timeout_ms`: a client that says
+ * nothing holds no session for long.
+ */
+export const DisconnectHandshakeTimeout = disconnect(
+  4007,
+  "handshake timeout",
+  true,
+  "handshake_timeout",
 );
 /** The listener is at `max_connections` (QUIC; WebSocket and WebTransport refuse with HTTP 503). */
 export const DisconnectServerFull = disconnect(4001, "server full", true, "server_full");

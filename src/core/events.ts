@@ -8,7 +8,12 @@ import { type ErrorCode, RESUME_FAILURE_REASONS, type ResumeFailureReason } from
 import type { TransportKind } from "./transport.ts";
 
 /** Why a connection was refused before it became a session (label values). */
-export type RejectReason = "max_connections" | "draining" | "origin_not_allowed" | "bad_handshake";
+export type RejectReason =
+  | "max_connections"
+  | "draining"
+  | "origin_not_allowed"
+  | "bad_handshake"
+  | "handshake_timeout";
 
 /** Every {@linkcode RejectReason}, for metrics that list each one even at zero. */
 export const REJECT_REASONS: readonly RejectReason[] = [
@@ -16,6 +21,7 @@ export const REJECT_REASONS: readonly RejectReason[] = [
   "draining",
   "origin_not_allowed",
   "bad_handshake",
+  "handshake_timeout",
 ];
 
 /** Called for every inbound frame, with its size in bytes. */

@@ -84,16 +84,35 @@ export class HeartbeatSweeper implements Disposable {
     this.#cancel = this.#scheduler.every(() => this.sweep(), this.#options.intervalMs);
   }
 
-  /** Runs one sweep now; returns how many sessions it closed. */
+  /**
+   * Runs one sweep now; returns how many sessions it closed. Sessions silent for half the TTL
+   * get a protocol ping where their transport has one (`Transport.ping`), so a client that
+   * only answers pings stays alive; the sweep interval is at most half the TTL, so the ping
+   * leaves before the TTL runs out.
+   */
   sweep(): number {
     const started = performance.now();
-    const idle = findIdleSessions(this.#target.values(), this.#now(), this.#options.ttlMs);
+    const now = this.#now();
+    this.#pingQuiet(now);
+    const idle = findIdleSessions(this.#target.values(), now, this.#options.ttlMs);
     let closed = 0;
     for (const session of idle) {
       if (this.#target.close(session, DisconnectHeartbeatTimeout)) closed++;
     }
     this.#options.onSweep?.(closed, performance.now() - started);
     return closed;
+  }
+
+  #pingQuiet(now: number): void {
+    const ttlMs = this.#options.ttlMs;
+    const quietSince = now - ttlMs / 2;
+    const deadline = now - ttlMs;
+    for (const session of this.#target.values()) {
+      const seen = session.lastSeenAt;
+      if (seen < quietSince && seen >= deadline && session.state === "live") {
+        session.transport.ping?.();
+      }
+    }
   }
 
   /** Stops the timer; safe to call twice. */

@@ -8,6 +8,7 @@
 import {
   DisconnectClientAway,
   DisconnectClientClosed,
+  DisconnectHandshakeTimeout,
   DisconnectMessageTooBig,
   DisconnectProtocolErrors,
   DisconnectTransportError,
@@ -30,6 +31,11 @@ export interface AttachQuicOptions {
   kind?: "quic" | "webtransport";
   /** Called once the connection has closed, after its session ended. */
   onConnectionClosed?: () => void;
+  /**
+   * Time for the client to send its first stream data or datagram, in ms; past it the session
+   * is closed with 4007 (`limits.handshake_timeout_ms`). Absent: no limit.
+   */
+  streamTimeoutMs?: number;
 }
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -46,6 +52,17 @@ export function attachQuicConnection(
   const { gateway } = options;
   const transport = new QuicTransport(connection, options);
   const session = gateway.open(transport, connection.remoteAddr);
+  let streamTimer = options.streamTimeoutMs === undefined ? undefined : setTimeout(() => {
+    streamTimer = undefined;
+    if (gateway.sessions.get(session.id) === session) {
+      gateway.close(session, DisconnectHandshakeTimeout);
+    }
+  }, options.streamTimeoutMs);
+  const spoke = () => {
+    if (streamTimer === undefined) return;
+    clearTimeout(streamTimer);
+    streamTimer = undefined;
+  };
   const deliver = (payload: Uint8Array, datagram: boolean) => {
     let text: string;
     try {
@@ -70,7 +87,10 @@ export function attachQuicConnection(
     },
   });
   const handler: QuicConnectionHandler = {
-    onStreamData: (chunk) => frames.push(chunk),
+    onStreamData: (chunk) => {
+      spoke();
+      frames.push(chunk);
+    },
     onStreamEnd: () => {
       frames.end();
       // Finishing the message stream is how a client says goodbye without a close code, unless
@@ -81,11 +101,13 @@ export function attachQuicConnection(
       }
     },
     onDatagram: (bytes) => {
+      spoke();
       if (bytes.length > options.maxMessageBytes) {
         gateway.receiveUnframed(session, "Datagram too big", DisconnectMessageTooBig);
       } else deliver(bytes, true);
     },
     onClosed: (info) => {
+      spoke();
       // 1000 is goodbye; another code from the client means it may come back; an idle timeout
       // or a reset is a drop.
       gateway.closed(

@@ -29,6 +29,11 @@ export interface QuicServerOptions {
   config: GatewayConfig["quic"];
   /** Largest message in bytes (`protocol.max_message_bytes`). */
   maxMessageBytes: number;
+  /**
+   * Time for a QUIC connection to open its message stream (`limits.handshake_timeout_ms`);
+   * past it, it is closed with 4007. WebTransport sessions have their own handshake timeout.
+   */
+  streamTimeoutMs?: number;
   /** Certificate chain and key. */
   tls: TlsMaterial;
   /** Where sessions go. */
@@ -168,6 +173,7 @@ export class QuicServer implements AsyncDisposable {
       maxMessageBytes: this.#options.maxMessageBytes,
       closeLingerMs: config.close_linger_ms,
       onConnectionClosed: this.#connectionClosed,
+      streamTimeoutMs: this.#options.streamTimeoutMs,
     }).handler;
   }
 

@@ -90,6 +90,38 @@ Deno.test("HeartbeatSweeper closes sessions idle past the TTL on its interval", 
   assert.deepEqual(sweeps, [0, 0, 0, 0, 0, 0, 1]);
 });
 
+Deno.test("HeartbeatSweeper pings sessions silent for half the TTL, where the transport can", () => {
+  const time = manualTime();
+  const manager = new SessionManager({ now: time.now });
+  const pings: string[] = [];
+  const pingable = (name: string): Transport => ({
+    ...fakeTransport([]),
+    ping: () => {
+      pings.push(name);
+      return true;
+    },
+  });
+  const quiet = manager.create(pingable("quiet"), "quiet");
+  const chatty = manager.create(pingable("chatty"), "chatty");
+  manager.create(fakeTransport([]), "no ping"); // Deno's engine pings by itself
+  using sweeper = new HeartbeatSweeper(manager, {
+    ttlMs: 4_000,
+    intervalMs: 1_000,
+    now: time.now,
+    scheduler: time.scheduler,
+  });
+  sweeper.start();
+  time.advance(2_000);
+  manager.touch(chatty);
+  assert.deepEqual(pings, [], "nobody is silent past half the TTL yet");
+  time.advance(1_000);
+  assert.deepEqual(pings, ["quiet"]);
+  manager.touch(quiet); // its pong
+  time.advance(3_000);
+  assert.equal(manager.get(quiet.id), quiet, "a client that answers pings stays");
+  assert.deepEqual(pings, ["quiet", "chatty", "quiet", "chatty"]);
+});
+
 Deno.test("HeartbeatSweeper stops on dispose, on stop twice and on abort", () => {
   const time = manualTime();
   const manager = new SessionManager({ now: time.now });

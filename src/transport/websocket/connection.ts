@@ -42,6 +42,12 @@ export interface ConnectionEvents {
   /** A ping arrived; the connection has already queued the pong. */
   onPing?(payload: Uint8Array): void;
   /**
+   * The peer broke the protocol (1002), sent bad UTF-8 (1007) or too big a message (1009):
+   * the close frame with `code` is queued and nothing more will be reported but `onClosed`,
+   * which comes when the peer answers or after the close timeout.
+   */
+  onFault?(code: number, message: string): void;
+  /**
    * The connection ended; called once. `code` and `reason`: the peer's close frame when it
    * sent one (1005 when it had no code), else the close this side sent (a protocol fault's
    * 1002, 1007 or 1009, or 1011 when a handler threw), else 1006 (its reason says when the
@@ -377,6 +383,7 @@ export class Connection implements WebSocketConnection, FrameSink {
     this.#beginClose(closeCode, truncateReason(message));
     // The owner learns the full message; the peer gets at most 123 bytes of it.
     this.#closeReason = message;
+    this.#events!.onFault?.(closeCode, message);
   }
 
   #beginClose(code: number | undefined, reason: string): void {

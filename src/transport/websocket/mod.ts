@@ -37,6 +37,7 @@ export {
   DEFAULT_READ_BUFFER_BYTES,
   type WebSocketConnection,
 } from "./connection.ts";
+export type { DescriptorCounter } from "./descriptor_budget.ts";
 export { DEFAULT_MAX_MESSAGE_BYTES } from "./frame_parser.ts";
 export { DEFAULT_MAX_HEAD_BYTES } from "./request_head.ts";
 export {

@@ -24,7 +24,13 @@ import {
   type HandshakeRefusal,
   isRefusal,
 } from "./handshake.ts";
-import { DEFAULT_MAX_HEAD_BYTES, RequestHeadError, RequestHeadParser } from "./request_head.ts";
+import {
+  DEFAULT_MAX_HEAD_BYTES,
+  type RequestHead,
+  RequestHeadError,
+  RequestHeadParser,
+} from "./request_head.ts";
+import { DescriptorBudget, type DescriptorCounter } from "./descriptor_budget.ts";
 
 /** An upgrade request, as the owner sees it when it decides. */
 export interface UpgradeRequest {
@@ -55,6 +61,12 @@ export type UpgradeDecision =
 export type UpgradeHandler = (request: UpgradeRequest) => UpgradeDecision;
 
 /**
+ * Looks at a request head before RFC 6455's checks (e.g. to answer 404 off the path whatever
+ * the request is); returns a refusal, or undefined to go on.
+ */
+export type ScreenHandler = (head: RequestHead) => HandshakeRefusal | undefined;
+
+/**
  * Takes an accepted connection and returns the object that receives its events. Called
  * right after the 101 response is queued; count the connection here, not in the decision.
  */
@@ -73,6 +85,10 @@ export interface WebSocketServerOptions {
   reusePort?: boolean;
   /** Decides each upgrade. */
   upgrade: UpgradeHandler;
+  /** Looks at each request head first; see {@linkcode ScreenHandler}. */
+  screen?: ScreenHandler;
+  /** Told about each request RFC 6455's checks refused (after `screen` let it through). */
+  onRefused?: (refusal: HandshakeRefusal) => void;
   /** Receives each upgraded connection. */
   open: OpenHandler;
   /**
@@ -91,6 +107,23 @@ export interface WebSocketServerOptions {
   connection?: Omit<ConnectionOptions, "protocol">;
   /** Called with accept-loop failures (each retry) and handler exceptions, for logging. */
   onError?: (error: unknown) => void;
+  /** Called when a handshake did not finish in `handshakeTimeoutMs` (and was closed). */
+  onHandshakeTimeout?: () => void;
+  /** Called when accepting fails (e.g. `EMFILE`) after it worked; the loop backs off. */
+  onAcceptFailed?: (error: unknown) => void;
+  /** Called when a connection is accepted again after `onAcceptFailed`. */
+  onAcceptResumed?: () => void;
+  /**
+   * File descriptors to keep free below the soft open-files limit: the accept loop pauses
+   * while fewer would remain (connections wait in the kernel's backlog) and resumes when some
+   * are freed, so the process keeps descriptors for its other work. Needs `descriptors`.
+   * Default 0 (off).
+   */
+  fdReserve?: number;
+  /** Counts the process's descriptors, for `fdReserve`. */
+  descriptors?: DescriptorCounter;
+  /** Called when the accept loop pauses for `fdReserve` (true) and when it resumes (false). */
+  onReserveReached?: (reached: boolean) => void;
   /** First retry delay after an accept failure in ms; doubles up to `retryMaxMs`. */
   retryMinMs?: number;
   /** Longest retry delay in ms. */
@@ -103,11 +136,15 @@ export interface WebSocketServerOptions {
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 /** Default {@linkcode WebSocketServerOptions.maxPendingHandshakes}. */
 export const DEFAULT_MAX_PENDING_HANDSHAKES = 1_024;
+/** How often a paused accept loop looks whether descriptors were freed, in ms. */
+const RESERVE_POLL_MS = 50;
 
 /** Live connections, and a promise for when there are none. */
 class ConnectionSet {
   readonly #connections = new Set<Connection>();
   #empty: PromiseWithResolvers<void> | undefined;
+  /** Called after each delete. */
+  onDelete: (() => void) | undefined;
 
   get size(): number {
     return this.#connections.size;
@@ -118,7 +155,7 @@ class ConnectionSet {
   }
 
   delete(connection: Connection): void {
-    this.#connections.delete(connection);
+    if (this.#connections.delete(connection)) this.onDelete?.();
     if (this.#connections.size === 0) this.#empty?.resolve();
   }
 
@@ -154,6 +191,9 @@ export class WebSocketServer implements AsyncDisposable {
   #refusedOverCapacity = 0;
   #handshakeTimeouts = 0;
   #handshakesRefused = 0;
+  readonly #budget: DescriptorBudget;
+  #acceptFailed = false;
+  #reserveReached = false;
 
   /**
    * Binds and starts accepting.
@@ -180,6 +220,11 @@ export class WebSocketServer implements AsyncDisposable {
     this.#retryMinMs = positive("retryMinMs", options.retryMinMs, 100);
     this.#retryMaxMs = positive("retryMaxMs", options.retryMaxMs, 5_000);
     this.#retryMs = this.#retryMinMs;
+    this.#budget = new DescriptorBudget({
+      reserve: options.fdReserve ?? 0,
+      counter: options.descriptors,
+    });
+    this.#connections.onDelete = this.#descriptorFreed;
     this.#listener = Deno.listen({
       hostname: options.hostname ?? "0.0.0.0",
       port: options.port ?? 0,
@@ -199,6 +244,14 @@ export class WebSocketServer implements AsyncDisposable {
   /** Upgraded connections not yet closed. */
   get connections(): number {
     return this.#connections.size;
+  }
+
+  /**
+   * Whether new TCP connections are accepted now: false while backing off after an accept
+   * failure, while the descriptor reserve is reached, and once closing.
+   */
+  get accepting(): boolean {
+    return this.#closing === undefined && !this.#acceptFailed && !this.#reserveReached;
   }
 
   /** TCP connections still in their opening handshake. */
@@ -226,6 +279,15 @@ export class WebSocketServer implements AsyncDisposable {
 
   async #acceptLoop(): Promise<void> {
     while (this.#closing === undefined) {
+      if (!this.#budget.allows()) {
+        // Leave the connection in the backlog until descriptors are freed.
+        if (!this.#reserveReached) this.#options.onReserveReached?.(true);
+        this.#reserveReached = true;
+        await this.#pause(RESERVE_POLL_MS);
+        continue;
+      }
+      if (this.#reserveReached) this.#options.onReserveReached?.(false);
+      this.#reserveReached = false;
       let conn: Deno.TcpConn;
       try {
         conn = await this.#listener.accept();
@@ -234,15 +296,22 @@ export class WebSocketServer implements AsyncDisposable {
         // EMFILE and friends: the listener is fine, the process is not, for now. Retrying at
         // once would spin (the pending connection stays in the backlog), so back off.
         this.#options.onError?.(error);
+        if (!this.#acceptFailed) this.#options.onAcceptFailed?.(error);
+        this.#acceptFailed = true;
         await this.#backOff();
         continue;
       }
       this.#retryMs = this.#retryMinMs;
+      if (this.#acceptFailed) {
+        this.#acceptFailed = false;
+        this.#options.onAcceptResumed?.();
+      }
       if (this.#pending.size >= this.#maxPendingHandshakes) {
         this.#refusedOverCapacity++;
         conn.close();
         continue;
       }
+      this.#budget.opened();
       this.#handshake(conn);
     }
   }
@@ -250,6 +319,11 @@ export class WebSocketServer implements AsyncDisposable {
   #backOff(): Promise<void> {
     const delay = this.#retryMs;
     this.#retryMs = Math.min(this.#retryMs * 2, this.#retryMaxMs);
+    return this.#pause(delay);
+  }
+
+  /** Waits `delay` ms, or until `close` wakes it. */
+  #pause(delay: number): Promise<void> {
     return new Promise((resolve) => {
       const wake = () => {
         clearTimeout(this.#retry?.timer);
@@ -262,9 +336,11 @@ export class WebSocketServer implements AsyncDisposable {
 
   async #handshake(conn: Deno.TcpConn): Promise<void> {
     this.#pending.add(conn);
+    let handedOver = false;
     const timer = setTimeout(() => {
       this.#handshakeTimeouts++;
       closeQuietly(conn);
+      this.#options.onHandshakeTimeout?.();
     }, this.#handshakeTimeoutMs);
     try {
       conn.setNoDelay(true);
@@ -276,9 +352,15 @@ export class WebSocketServer implements AsyncDisposable {
         if (read === null) throw new Deno.errors.UnexpectedEof("Peer closed during the handshake");
         head = parser.push(buffer.subarray(0, read));
       } while (head === undefined);
+      const screened = this.#options.screen?.(head);
+      if (screened !== undefined) {
+        await refuse(conn, screened);
+        return;
+      }
       const checked = checkUpgrade(head);
       if (isRefusal(checked)) {
         this.#handshakesRefused++;
+        this.#options.onRefused?.(checked);
         await refuse(conn, checked);
         return;
       }
@@ -315,6 +397,7 @@ export class WebSocketServer implements AsyncDisposable {
         },
       );
       this.#connections.add(connection);
+      handedOver = true;
       this.#handshakeEnded(conn);
       clearTimeout(timer);
       let events: ConnectionEvents;
@@ -336,8 +419,15 @@ export class WebSocketServer implements AsyncDisposable {
     } finally {
       clearTimeout(timer);
       this.#handshakeEnded(conn);
+      if (!handedOver) this.#descriptorFreed();
     }
   }
+
+  /** A connection closed: one descriptor more, so an accept loop backing off tries again. */
+  #descriptorFreed = (): void => {
+    this.#budget.closed();
+    if (this.#acceptFailed) this.#retry?.wake();
+  };
 
   #handshakeEnded(conn: Deno.TcpConn): void {
     if (this.#pending.delete(conn) && this.#pending.size === 0) this.#handshakesDone?.resolve();

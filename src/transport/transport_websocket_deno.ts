@@ -1,15 +1,11 @@
 /**
- * The WebSocket transport: wraps a server-side `WebSocket` from `Deno.upgradeWebSocket` behind
+ * The WebSocket transport of the `deno` engine: wraps a server-side `WebSocket` from `Deno.upgradeWebSocket` behind
  * the {@linkcode Transport} interface and feeds its frames to the {@linkcode Gateway}.
  *
  * @module
  */
-import {
-  type Disconnect,
-  DisconnectClientAway,
-  DisconnectClientClosed,
-  DisconnectTransportError,
-} from "../core/disconnect.ts";
+import type { Disconnect } from "../core/disconnect.ts";
+import { websocketCloseReason } from "./websocket_close_reason.ts";
 import { flushScheduler, joinEnvelopes, type PendingOutput } from "../core/frame_coalescer.ts";
 import type { Gateway } from "../core/gateway.ts";
 import { utf8ByteLength } from "../core/protocol.ts";
@@ -31,9 +27,9 @@ export const pongHookAvailable: boolean = FRAME_HOOK !== undefined &&
   typeof (WebSocket.prototype as unknown as Record<symbol, unknown>)[FRAME_HOOK] === "function";
 
 /** Where a server-side socket finds the transport that wraps it (read by the frame hook). */
-const OWNER = Symbol("WebSocketTransport");
+const OWNER = Symbol("DenoWebSocketTransport");
 
-type HookedSocket = WebSocket & { [OWNER]?: WebSocketTransport };
+type HookedSocket = WebSocket & { [OWNER]?: DenoWebSocketTransport };
 
 /**
  * Wraps Deno's frame hook once, on the prototype, so that each socket costs one property
@@ -52,23 +48,12 @@ function installFrameHook(hook: symbol): void {
 if (pongHookAvailable) installFrameHook(FRAME_HOOK!);
 
 /**
- * Why a client's WebSocket closed: 1000 (or a close frame without a code, 1005) is goodbye; no
- * close frame (1006) or a socket error is a drop; any other code (1001 as a page unloads, 4000
- * from an SDK that gave up on a silent connection) means the client may come back. The last two
- * detach a resumable session.
- */
-function closeReason(code: number, failed: boolean): Disconnect {
-  if (failed || code === 1006) return DisconnectTransportError;
-  return code === 1000 || code === 1005 ? DisconnectClientClosed : DisconnectClientAway;
-}
-
-/**
  * A server-side WebSocket as a {@linkcode Transport}, and the listener of its events. With
  * `batching` (the client offered the batch subprotocol), envelopes written in one turn leave
  * as one frame at its end. One object per connection holds everything the connection needs,
  * so an idle session costs no closures.
  */
-export class WebSocketTransport implements Transport, PendingOutput, EventListenerObject {
+export class DenoWebSocketTransport implements Transport, PendingOutput, EventListenerObject {
   /** Always `websocket`. */
   readonly kind = "websocket" as const;
   readonly #socket: HookedSocket;
@@ -104,7 +89,7 @@ export class WebSocketTransport implements Transport, PendingOutput, EventListen
     remoteAddr: string,
     options: { batching?: boolean; onSocketClosed?: () => void } = {},
   ): Session {
-    const transport = new WebSocketTransport(
+    const transport = new DenoWebSocketTransport(
       socket,
       gateway,
       options.batching ?? false,
@@ -137,7 +122,10 @@ export class WebSocketTransport implements Transport, PendingOutput, EventListen
         this.#failed = true;
         return;
       case "close": {
-        this.#gateway.closed(this.#session, closeReason((event as CloseEvent).code, this.#failed));
+        this.#gateway.closed(
+          this.#session,
+          websocketCloseReason((event as CloseEvent).code, this.#failed),
+        );
         this.#socket[OWNER] = undefined;
         this.#onSocketClosed?.();
       }

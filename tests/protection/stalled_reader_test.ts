@@ -1,0 +1,68 @@
+/**
+ * A client that fills its socket with replies it never reads, then goes silent. When its
+ * session times out, the close frame cannot be delivered; the `gateway` engine closes the TCP
+ * connection anyway after its close timeout, releasing the descriptor and every queued byte.
+ */
+import assert from "node:assert/strict";
+import { startTestGateway, waitFor } from "../_helpers.ts";
+import { RawWebSocket } from "../_raw_websocket.ts";
+import { readOpenFds } from "../../src/ops/process_metrics.ts";
+
+const TEXT = 0x1;
+
+function openDescriptors(): number {
+  const open = readOpenFds();
+  if (open === undefined) throw new Error("Cannot count open descriptors here");
+  return open;
+}
+
+Deno.test({
+  name:
+    "gateway engine: a client that stops reading and times out has its TCP connection closed within the close timeout",
+  ignore: Deno.build.os !== "linux",
+  fn: async () => {
+    // TTL 2 s, sweep every 1 s: the session ends 2–3 s after the client goes silent, then the
+    // engine waits at most its 3 s close timeout for a close frame it cannot deliver.
+    await using gateway = startTestGateway({
+      session: { heartbeat_ttl_sec: 2, check_interval_sec: 1 },
+      limits: { max_outbound_bytes: 16 * 1024 * 1024 },
+    });
+    const baseline = openDescriptors();
+    const raw = await RawWebSocket.connect(gateway.websocketAddr!.port, "/ws");
+    try {
+      // ~9 MB of echo replies: more than loopback's socket buffers hold, less than the
+      // engine's teardown limit, so the replies stay queued in the gateway.
+      const data = "x".repeat(60_000);
+      const encoder = new TextEncoder();
+      for (let id = 1; id <= 150; id++) {
+        const request = JSON.stringify({ type: "request", id, route: "echo", data });
+        await raw.send(TEXT, encoder.encode(request));
+      }
+      await waitFor(
+        () => gateway.metrics.messagesSent.websocket >= 150,
+        5_000,
+        "the gateway to queue every reply",
+      );
+      const [session] = gateway.sessions.values();
+      const stuck = session.transport.outboundBytes;
+      assert.ok(stuck > 1_000_000, `only ${stuck} bytes stuck in the gateway`);
+      const silentSince = performance.now();
+      await waitFor(
+        () => gateway.sessions.count("websocket") === 0,
+        5_000,
+        "the heartbeat timeout",
+      );
+      // The client's own descriptor stays open; the gateway's side must be gone.
+      await waitFor(
+        () => openDescriptors() <= baseline + 1,
+        3_000 + 2_000,
+        "the gateway to close the TCP connection",
+      );
+      const elapsed = performance.now() - silentSince;
+      assert.ok(elapsed < 2_000 + 1_000 + 3_000 + 2_000, `closed after ${elapsed.toFixed(0)} ms`);
+      assert.equal(gateway.metrics.heartbeatTimeouts, 1);
+    } finally {
+      raw.close();
+    }
+  },
+});
