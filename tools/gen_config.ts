@@ -20,6 +20,7 @@ interface SchemaNode {
   description?: string;
   default?: unknown;
   properties?: Record<string, SchemaNode>;
+  additionalProperties?: SchemaNode | boolean;
   required?: string[];
   items?: SchemaNode;
   enum?: unknown[];
@@ -68,8 +69,14 @@ function tsType(node: SchemaNode, path: string[], out: string[]): string {
       const item = tsType(node.items ?? {}, path, out);
       return item.includes(" | ") ? `(${item})[]` : `${item}[]`;
     }
-    case "object":
+    case "object": {
+      // A record (`z.record`): its values' type under the record's own name.
+      const values = node.additionalProperties;
+      if (node.properties === undefined && typeof values === "object") {
+        return `Record<string, ${tsType({ description: node.description, ...values }, path, out)}>`;
+      }
       return emitInterface(node, path, out);
+    }
   }
   throw new TypeError(`Cannot generate a type for ${path.join(".")}: unsupported schema node`);
 }

@@ -110,7 +110,7 @@ export interface LimitsConfig {
    * Per-route buckets on top of the session's, e.g. `{"chat.say": {"per_sec": 5, "burst": 10}}`; a
    * route over its own limit gets `rate_limited` too.
    */
-  routes: LimitsRoutesConfig;
+  routes: Record<string, LimitsRoutesConfig>;
   /**
    * `rate_limited` answers a session may get within rate_violation_window_sec before it is closed
    * with 4504.
@@ -136,6 +136,10 @@ export interface LimitsConfig {
  * {"per_sec": 5, "burst": 10}}`; a route over its own limit gets `rate_limited` too.
  */
 export interface LimitsRoutesConfig {
+  /** Requests per second to this route. */
+  per_sec: number;
+  /** Requests allowed at once. */
+  burst: number;
 }
 
 /** The `routing` section: Requests to services. */
