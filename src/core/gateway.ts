@@ -192,6 +192,8 @@ export class Gateway {
 
   /** Answers a message over a rate limit without routing it, or closes a persistent flooder. */
   #rateLimited(session: Session, id: number | undefined, verdict: RateVerdict): void {
+    // Frames read in one batch still arrive after the close: they are not counted again.
+    if (this.#sessions.get(session.id) !== session) return;
     const refusedBy = this.#rateLimiter!.refusedBy;
     this.#events.onRateLimited(refusedBy);
     if (verdict === RateVerdict.close) {
