@@ -42,6 +42,8 @@ export interface SessionWriterOptions {
 
 /** Smallest number of characters written between two reads of a transport's queue. */
 const MIN_CHECK_CHARS = 1024;
+/** Characters between two reads without a limit: rare enough to cost nothing. */
+const NO_LIMIT_CHECK_CHARS = 2 ** 28;
 
 /** Writes encoded envelopes to sessions through their transports. */
 export class SessionWriter {
@@ -59,7 +61,11 @@ export class SessionWriter {
     const max = options.maxOutboundBytes ?? Infinity;
     this.#maxOutboundBytes = max;
     this.#congestedBytes = max / 2;
-    this.#checkChars = Math.max(MIN_CHECK_CHARS, Math.floor(max / 16));
+    // Without a limit the count still resets now and then (a read that finds nothing to do),
+    // so it stays a small integer.
+    this.#checkChars = max === Infinity
+      ? NO_LIMIT_CHECK_CHARS
+      : Math.max(MIN_CHECK_CHARS, Math.floor(max / 16));
   }
 
   /** Sets what happens to a session whose resume buffer overflowed (it is ended). */
