@@ -1,7 +1,8 @@
 /**
  * Clients that stop reading: the gateway bounds what it queues for them
  * (`limits.max_outbound_bytes`), drops their unreliable pushes past half of it, closes them
- * with 4002 past all of it, and everyone else goes on. On each WebSocket engine.
+ * with 4002 past all of it, and everyone else goes on. On each WebSocket engine and on QUIC
+ * (native).
  */
 import assert from "node:assert/strict";
 import { WEBSOCKET_ENGINES } from "../../src/config/config.ts";
@@ -10,6 +11,8 @@ import { sample, sleep, startTestGateway, waitFor, within } from "../_helpers.ts
 import { GatewayProcess } from "../_gateway_process.ts";
 import { Player } from "../_player.ts";
 import { RawWebSocket } from "../_raw_websocket.ts";
+import { quicPort, quicTestConfig, testTls } from "../_quic_harness.ts";
+import { encodeFrame } from "../../src/transport/quic_framing.ts";
 
 const encoder = new TextEncoder();
 const MAX_OUTBOUND_BYTES = 256 * 1024;
@@ -140,4 +143,48 @@ Deno.test("the slow member's connection ends: reading it after the close finds i
   assert.ok(end === 4002 || end === "end", `ended with ${end}`);
   raw.close();
   await sending;
+});
+
+Deno.test("quic (native): a client that pipelines 60 KB echoes and never reads its stream is closed with 4002, queue bounded", async () => {
+  await using gateway = startTestGateway({
+    websocket: { enabled: false },
+    quic: quicTestConfig("native"),
+    limits: { max_outbound_bytes: MAX_OUTBOUND_BYTES },
+  });
+  const port = await quicPort(gateway);
+  // A raw client: it writes to its message stream and never reads from it, so the client's
+  // flow-control window shuts and the gateway's stream writer queues.
+  const endpoint = new Deno.QuicEndpoint({ hostname: "0.0.0.0", port: 0 });
+  const conn = await Deno.connectQuic({
+    endpoint,
+    hostname: "127.0.0.1",
+    port,
+    alpnProtocols: ["mmo"],
+    caCerts: [testTls.caPem],
+    maxIdleTimeout: 30_000,
+  });
+  try {
+    const stream = await conn.createBidirectionalStream();
+    const writer = stream.writable.getWriter();
+    const data = "x".repeat(60_000);
+    let maxQueued = 0;
+    const sending = (async () => {
+      for (let id = 1; id <= 400 && !gateway.metrics.disconnects.get("slow_consumer"); id++) {
+        await writer.write(
+          encodeFrame(`{"type":"request","id":${id},"route":"echo","data":"${data}"}`),
+        );
+        for (const session of gateway.sessions.values()) {
+          maxQueued = Math.max(maxQueued, session.transport.outboundBytes);
+        }
+      }
+    })().catch(() => {});
+    const info = await within(conn.closed, 10_000, "the gateway to close the connection");
+    await sending;
+    assert.equal(info.closeCode, 4002, `closed with ${info.closeCode} ${info.reason}`);
+    assert.equal(gateway.metrics.disconnects.get("slow_consumer"), 1);
+    assert.ok(maxQueued <= MAX_OUTBOUND_BYTES * 1.5, `queued up to ${maxQueued}`);
+  } finally {
+    conn.close();
+    endpoint.close();
+  }
 });
