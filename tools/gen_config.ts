@@ -172,15 +172,25 @@ function rows(node: SchemaNode, path: string[], out: string[][]): void {
   for (const [key, child] of Object.entries(node.properties ?? {})) {
     if (key === "$schema") continue;
     const here = [...path, key];
-    if (child.type === "object") {
+    const values = child.additionalProperties;
+    const record = child.type === "object" && child.properties === undefined &&
+      typeof values === "object";
+    if (child.type === "object" && !record) {
       rows(child, here, out);
       continue;
     }
+    // A record's bounds are its values' fields' bounds, e.g. `per_sec: 0.01–100000`.
+    const limits = record
+      ? Object.entries(values.properties ?? {}).map(([name, field]) =>
+        `\`${name}\` ${bounds(field)}`
+      )
+        .join("; ")
+      : bounds(child);
     const fallback = child.default === undefined ? "unset" : `\`${JSON.stringify(child.default)}\``;
     out.push([
       `\`${here.join(".")}\``,
       fallback,
-      bounds(child).replaceAll("|", "\\|"),
+      limits.replaceAll("|", "\\|"),
       (child.description ?? "").replaceAll("|", "\\|"),
     ]);
   }
