@@ -10,11 +10,17 @@
  * Run it on an earlier commit too (copy it there) for a before/after: with the limits off it
  * measures what that commit's code does.
  *
- * Usage: deno run -A bench/limits.ts [--writes 2000000] [--rounds 5]
+ * With `--fairness`, it measures instead what the rate limit is for: a gateway process, one
+ * client flooding echo requests as fast as its socket allows (reconnecting whenever it is
+ * closed), and another client's ping round trips, p50 and p99, idle and during the flood, with
+ * the limits off (`messages_per_sec` 0) and at their defaults.
+ *
+ * Usage: deno run -A bench/limits.ts [--writes 2000000] [--rounds 5] [--fairness [--seconds 5]]
  *
  * @module
  */
 import { intFlag, parseCliArgs, UsageError } from "../src/config/cli_args.ts";
+import { startGateway } from "./_processes.ts";
 import { Gateway } from "../src/core/gateway.ts";
 import { Logger } from "../src/core/logger.ts";
 import { encodePush } from "../src/core/protocol.ts";
@@ -31,6 +37,8 @@ Measures what the outbound and rate limits cost per message and prints JSON.
 Options:
   --writes <n>   operations per round (default 2000000)
   --case <name>  run one figure in this process and print its ns
+  --fairness     measure ping round trips beside a flooding client instead
+  --seconds <s>  measuring time of each fairness phase (default 5)
   --rounds <n>   rounds; the median is reported (default 5)
   -h, --help     show this help`;
 
@@ -160,6 +168,79 @@ async function measure(name: string, n: number, rounds: number): Promise<number>
   }
 }
 
+/** Floods echo requests at the gateway on `port` until killed, reconnecting when closed. */
+async function flood(port: number): Promise<never> {
+  const text = '{"type":"request","id":1,"route":"echo","data":"xxxxxxxxxxxxxxxx"}';
+  while (true) {
+    const socket = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+    await new Promise((resolve) => socket.onopen = socket.onerror = resolve);
+    const closed = new Promise((resolve) => socket.onclose = resolve);
+    let open = true;
+    closed.then(() => open = false);
+    while (open) {
+      // As fast as the socket takes them: send while Deno buffers little, then yield.
+      for (let i = 0; i < 200 && socket.readyState === WebSocket.OPEN; i++) socket.send(text);
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      while (open && socket.bufferedAmount > 256 * 1024) {
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+    }
+  }
+}
+
+/** Ping round trips in ms, one at a time, for `seconds`. */
+async function pings(port: number, seconds: number): Promise<number[]> {
+  const socket = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+  await new Promise((resolve) => socket.onopen = resolve);
+  const rtts: number[] = [];
+  let answered: (() => void) | undefined;
+  socket.onmessage = () => answered?.();
+  const end = performance.now() + seconds * 1000;
+  for (let id = 1; performance.now() < end; id++) {
+    const sent = performance.now();
+    const answer = new Promise<void>((resolve) => answered = resolve);
+    socket.send(`{"type":"ping","id":${id}}`);
+    await answer;
+    rtts.push(performance.now() - sent);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  socket.close();
+  return rtts;
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return Math.round(sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] * 100) /
+    100;
+}
+
+/** The fairness figures: ping p50/p99 idle and beside a flooder, limits off and on. */
+async function fairness(seconds: number): Promise<Record<string, number>> {
+  const result: Record<string, number> = {};
+  for (const [label, limits] of [["off", { messages_per_sec: 0 }], ["on", {}]] as const) {
+    await using gateway = await startGateway({ limits });
+    const port = Number(gateway.info.port);
+    const idle = await pings(port, seconds);
+    const flooder = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", new URL(import.meta.url).pathname, "--flood", String(port)],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const busy = await pings(port, seconds);
+      result[`ping_p50_ms_idle_limits_${label}`] = percentile(idle, 0.5);
+      result[`ping_p99_ms_idle_limits_${label}`] = percentile(idle, 0.99);
+      result[`ping_p50_ms_flood_limits_${label}`] = percentile(busy, 0.5);
+      result[`ping_p99_ms_flood_limits_${label}`] = percentile(busy, 0.99);
+    } finally {
+      flooder.kill("SIGKILL");
+      await flooder.status;
+    }
+  }
+  return result;
+}
+
 async function main(): Promise<void> {
   let n: number, rounds: number, only: string | undefined;
   try {
@@ -167,6 +248,9 @@ async function main(): Promise<void> {
       writes: { type: "string" },
       rounds: { type: "string" },
       case: { type: "string" },
+      fairness: { type: "boolean" },
+      seconds: { type: "string" },
+      flood: { type: "string" },
       help: { type: "boolean", short: "h" },
     });
     if (flags.help) {
@@ -176,6 +260,12 @@ async function main(): Promise<void> {
     n = intFlag("writes", flags.writes, 2_000_000, 1_000, 100_000_000);
     rounds = intFlag("rounds", flags.rounds, 5, 1, 100);
     only = flags.case;
+    if (flags.flood !== undefined) await flood(intFlag("flood", flags.flood, 0, 1, 65_535));
+    if (flags.fairness) {
+      const seconds = intFlag("seconds", flags.seconds, 5, 1, 600);
+      console.log(JSON.stringify(await fairness(seconds), null, 2));
+      return;
+    }
     if (only !== undefined && !(CASES as readonly string[]).includes(only)) {
       throw new UsageError(`Unknown --case "${only}"; one of ${CASES.join(", ")}`);
     }
