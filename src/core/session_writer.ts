@@ -121,10 +121,7 @@ export class SessionWriter {
         this.#events.onDatagramSent(session.kind, bytes);
         return true;
       }
-      if (session.congested && this.#stillCongested(session, push.text.length)) {
-        this.#events.onOutboundDropped("slow_consumer_unreliable");
-        return false;
-      }
+      if (session.congested) return this.#sendCongested(session, push.text);
       return this.#send(session, push.text);
     }
     const resume = session.resume;
@@ -176,12 +173,16 @@ export class SessionWriter {
   }
 
   /**
-   * Whether a congested session is congested still, counting a dropped push's `chars` towards
-   * the next read of its queue, so a session that drains gets its pushes again.
+   * An unreliable push to a session congested at the last read: dropped while it still is. A
+   * dropped push counts towards the next read of its queue, so a session that drains gets its
+   * pushes again.
    */
-  #stillCongested(session: Session, chars: number): boolean {
-    if ((session.outboundUnchecked += chars) >= this.#checkChars) this.#check(session);
-    return session.congested;
+  #sendCongested(session: Session, text: string): boolean {
+    const due = (session.outboundUnchecked += text.length) >= this.#checkChars;
+    if (due && !this.#check(session)) return false; // a slow consumer now: counted there
+    if (!session.congested) return this.#transmit(session, text);
+    this.#events.onOutboundDropped("slow_consumer_unreliable");
+    return false;
   }
 
   /** Reads the transport's queue; a session past the limit is handed over as slow. */

@@ -166,3 +166,19 @@ Deno.test("SessionWriter without a limit never reads the transport's queue", () 
   assert.equal(reads, 0);
   assert.equal(sent.length, 1000);
 });
+
+Deno.test("SessionWriter closes a congested session whose queue passed the limit, counted once", () => {
+  const { metrics, writer, transport, session, slow } = slowSetup(64 * 1024);
+  transport.queued = 40 * 1024;
+  writer.write(session, "x".repeat(4096)); // read: congested
+  transport.queued = 70 * 1024;
+  const push = encodePush("pos", "y".repeat(1000), { unreliable: true });
+  // About 1 KiB each: three are dropped before the 4 KiB that make the next read due.
+  for (let i = 0; i < 3; i++) writer.sendPush(session, push);
+  assert.equal(metrics.outboundDropped.slow_consumer_unreliable, 3);
+  assert.deepEqual(slow, []);
+  writer.sendPush(session, push); // crosses a sixteenth: read, past the limit
+  assert.deepEqual(slow, [session]);
+  assert.equal(metrics.outboundDropped.slow_consumer_closed, 1);
+  assert.equal(metrics.outboundDropped.slow_consumer_unreliable, 3, "not also counted dropped");
+});
