@@ -6,7 +6,11 @@
  */
 import type { GatewayConfig } from "./config/config.ts";
 import { Authenticator } from "./core/authenticator.ts";
-import { DisconnectResumeElsewhere, DisconnectShutdown } from "./core/disconnect.ts";
+import {
+  DisconnectResumeElsewhere,
+  DisconnectShutdown,
+  DisconnectSlowConsumer,
+} from "./core/disconnect.ts";
 import { EventLoopLagMonitor } from "./ops/event_loop_lag.ts";
 import { Gateway } from "./core/gateway.ts";
 import { HeartbeatSweeper } from "./core/heartbeat_sweeper.ts";
@@ -24,6 +28,7 @@ import { echo, Router } from "./services/router.ts";
 import { createRouting, type Routing } from "./cluster/routing.ts";
 import type { ClusterRegistry } from "./cluster/registry.ts";
 import { chatService } from "./services/chat.ts";
+import { RateLimiter } from "./core/rate_limiter.ts";
 import { ResumeTokens } from "./core/resume_token.ts";
 import { SessionManager } from "./core/session_manager.ts";
 import { SessionResumer } from "./core/session_resumer.ts";
@@ -137,7 +142,9 @@ export class RunningGateway implements GatewayServer {
     this.metrics = new GatewayMetrics();
     this.sessions = new SessionManager({ events: this.metrics });
     // Replies and pushes leave through one writer, so both are counted alike.
-    const writer = new SessionWriter(this.metrics);
+    const writer = new SessionWriter(this.metrics, {
+      maxOutboundBytes: config.limits.max_outbound_bytes,
+    });
     const hub = this.hub = new Hub(this.sessions, writer);
     this.sessions.observe(hub);
     const { auth } = config;
@@ -195,6 +202,16 @@ export class RunningGateway implements GatewayServer {
       this.sessions.observe(this.#resumer);
       this.#routing.takeover?.serve(this.#resumer);
     }
+    const { limits } = config;
+    const rateLimiter = RateLimiter.from({
+      messagesPerSec: limits.messages_per_sec,
+      burst: limits.burst,
+      routes: limits.routes,
+      maxViolations: limits.max_rate_violations,
+      violationWindowMs: limits.rate_violation_window_sec * 1000,
+    });
+    // Each limited route is listed from the start, at zero, like every labelled counter.
+    for (const route of rateLimiter?.limitedRoutes ?? []) this.metrics.rateLimited.set(route, 0);
     const gateway = new Gateway({
       sessions: this.sessions,
       services: this.#routing.services,
@@ -206,7 +223,9 @@ export class RunningGateway implements GatewayServer {
       maxProtocolErrors: config.protocol.max_protocol_errors,
       authenticator: this.#authenticator,
       resumer: this.#resumer,
+      rateLimiter,
     });
+    writer.onSlowConsumer((slow) => gateway.close(slow, DisconnectSlowConsumer));
     this.#lag = new EventLoopLagMonitor();
     this.#sweeper = new HeartbeatSweeper(this.sessions, {
       ttlMs: config.session.heartbeat_ttl_sec * 1000,

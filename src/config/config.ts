@@ -120,7 +120,8 @@ const limitsSchema = z.strictObject({
     .describe(
       "Bytes queued to one session that its client has not read yet. Past half of it, " +
         "unreliable pushes to it are dropped; past all of it the session is closed with 4002 " +
-        "(slow consumer) and its connection torn down.",
+        "(slow consumer) and its connection torn down. At least session.resume_buffer_bytes " +
+        "while resume is on: a resume replays the whole buffer at once.",
     ),
   messages_per_sec: z.number().min(0).max(100_000).default(200).describe(
     "Messages per second a session may send, refilled continuously (a token bucket); over it " +
@@ -557,6 +558,16 @@ export const gatewayConfigSchema: z.ZodType<GatewayConfig, GatewayConfigInput> =
       code: "custom",
       path: ["session", "rtt_probe_idle_sec"],
       message: `must be below session.rtt_probe_interval_sec (${rttInterval})`,
+    });
+  }
+  // A resume replays the whole buffer at once, unchecked: a limit below it could close the
+  // resumed session as a slow consumer before its client has read the replay.
+  const { resume_window_sec: resumeWindow, resume_buffer_bytes: resumeBytes } = config.session;
+  if (resumeWindow > 0 && config.limits.max_outbound_bytes < resumeBytes) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["limits", "max_outbound_bytes"],
+      message: `must be at least session.resume_buffer_bytes (${resumeBytes}) while resume is on`,
     });
   }
   const ws = config.websocket, metrics = config.metrics;

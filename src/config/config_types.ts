@@ -96,7 +96,8 @@ export interface LimitsConfig {
   /**
    * Bytes queued to one session that its client has not read yet. Past half of it, unreliable
    * pushes to it are dropped; past all of it the session is closed with 4002 (slow consumer) and
-   * its connection torn down.
+   * its connection torn down. At least session.resume_buffer_bytes while resume is on: a resume
+   * replays the whole buffer at once.
    */
   max_outbound_bytes: number;
   /**

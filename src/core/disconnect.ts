@@ -51,7 +51,9 @@ export type DisconnectLabel =
   | "draining"
   | "resumed"
   | "resume_expired"
-  | "resume_overflow";
+  | "resume_overflow"
+  | "slow_consumer"
+  | "rate_limited";
 
 function disconnect(
   code: number,
@@ -127,6 +129,19 @@ export const DisconnectHandshakeTimeout = disconnect(
 );
 /** The listener is at `max_connections` (QUIC; WebSocket and WebTransport refuse with HTTP 503). */
 export const DisconnectServerFull = disconnect(4001, "server full", true, "server_full");
+/**
+ * The client read too slowly: more than `limits.max_outbound_bytes` waited to be sent to it.
+ * Its connection is torn down rather than left to deliver what it cannot read. A resumable
+ * session is detached, as for a dropped network: a client that stalled for a moment (a tunnel,
+ * a switch of network) resumes and is replayed what it missed, within its resume buffer.
+ */
+export const DisconnectSlowConsumer = disconnect(
+  4002,
+  "slow consumer",
+  true,
+  "slow_consumer",
+  true,
+);
 /** The session's token ran out (its `exp` plus the leeway) without a refresh; reconnect with a new one. */
 export const DisconnectTokenExpired = disconnect(4003, "token expired", true, "token_expired");
 /**
@@ -185,6 +200,13 @@ export const DisconnectAlreadyLoggedIn = disconnect(
   false,
   "already_logged_in",
 );
+/**
+ * The client went on sending over its rate limit (`limits.messages_per_sec`, `limits.routes`)
+ * after more than `limits.max_rate_violations` `rate_limited` answers within
+ * `limits.rate_violation_window_sec`. Do not reconnect without a change (the client SDK
+ * stops): a client that floods on purpose or by a bug would flood again.
+ */
+export const DisconnectRateLimited = disconnect(4504, "rate limited", false, "rate_limited");
 /**
  * An operator closed the session through the admin API. Sent with the operator's reason (see
  * {@linkcode withReason}); this value's reason is the fallback when none was given.

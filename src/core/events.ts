@@ -57,6 +57,35 @@ export interface FrameEvents {
   onRttMeasured?: RttMeasuredHandler;
 }
 
+/**
+ * Why an outbound message was not sent (label values of `gateway_outbound_dropped_total`):
+ * an unreliable push to a session with more than half of `limits.max_outbound_bytes` queued,
+ * or the message that found a session past all of it, which is then closed (4002).
+ */
+export type OutboundDropReason = "slow_consumer_unreliable" | "slow_consumer_closed";
+
+/** Every {@linkcode OutboundDropReason}, for metrics that list each one even at zero. */
+export const OUTBOUND_DROP_REASONS: readonly OutboundDropReason[] = [
+  "slow_consumer_unreliable",
+  "slow_consumer_closed",
+];
+
+/** Called for each outbound message not sent to a slow consumer. */
+export type OutboundDroppedHandler = (reason: OutboundDropReason) => void;
+/**
+ * Called for each message answered `rate_limited`, with what refused it: a route of
+ * `limits.routes` or `session` (the session's own bucket); never client input.
+ */
+export type RateLimitedHandler = (route: string) => void;
+
+/** Observers of the protection limits (`limits`). */
+export interface LimitEvents {
+  /** An outbound message was dropped. */
+  onOutboundDropped: OutboundDroppedHandler;
+  /** An inbound message was refused by a rate limit. */
+  onRateLimited: RateLimitedHandler;
+}
+
 /** Called when a listener refuses a connection. */
 export type ConnectionRejectedHandler = (reason: RejectReason) => void;
 /** Called when a listener's accept loop dies (e.g. `EMFILE`). */

@@ -1,7 +1,7 @@
 /**
  * The gateway's frame pipeline, shared by every transport: a transport hands it inbound frames
  * for a session; it refreshes the heartbeat, enforces size and protocol-error limits, decodes
- * the envelope, runs the route and writes the reply.
+ * the envelope, applies the rate limits, runs the route and writes the reply.
  *
  * @module
  */
@@ -9,10 +9,11 @@ import {
   type Disconnect,
   DisconnectMessageTooBig,
   DisconnectProtocolErrors,
+  DisconnectRateLimited,
 } from "./disconnect.ts";
 import type { Authenticator } from "./authenticator.ts";
 import type { Logger } from "./logger.ts";
-import type { FrameEvents } from "./events.ts";
+import type { FrameEvents, LimitEvents } from "./events.ts";
 import {
   decodeEnvelope,
   encodeError,
@@ -21,6 +22,7 @@ import {
   ErrorCode,
   utf8ByteLength,
 } from "./protocol.ts";
+import { type RateLimiter, RateVerdict, SESSION_BUCKET_LABEL } from "./rate_limiter.ts";
 import { RouteError } from "./service.ts";
 import type { ServiceHost } from "./service_host.ts";
 import type { Session } from "./session.ts";
@@ -39,8 +41,8 @@ export interface GatewayOptions {
   writer: SessionWriter;
   /** How long a request may take before the client gets a `timeout` error. */
   requestTimeoutMs: number;
-  /** Traffic observers (metrics). */
-  events: FrameEvents;
+  /** Traffic and limit observers (metrics). */
+  events: FrameEvents & LimitEvents;
   /** Where protocol faults and handler errors are logged. */
   logger: Logger;
   /** Largest inbound frame in bytes; larger closes the session with 1009. */
@@ -51,6 +53,8 @@ export interface GatewayOptions {
   authenticator?: Authenticator;
   /** Answers `hello` and `resume` (`session.resume_window_sec` above 0); absent: no resume. */
   resumer?: SessionResumer;
+  /** Inbound rate limits (`limits`); absent: none. */
+  rateLimiter?: RateLimiter;
 }
 
 /** The transport-independent heart of the gateway. */
@@ -59,12 +63,13 @@ export class Gateway {
   readonly #services: ServiceHost;
   readonly #writer: SessionWriter;
   readonly #requestTimeoutMs: number;
-  readonly #events: FrameEvents;
+  readonly #events: FrameEvents & LimitEvents;
   readonly #logger: Logger;
   readonly #maxMessageBytes: number;
   readonly #maxProtocolErrors: number;
   readonly #authenticator: Authenticator | undefined;
   readonly #resumer: SessionResumer | undefined;
+  readonly #rateLimiter: RateLimiter | undefined;
 
   /** Creates the pipeline. */
   constructor(options: GatewayOptions) {
@@ -78,6 +83,7 @@ export class Gateway {
     this.#maxProtocolErrors = options.maxProtocolErrors;
     this.#authenticator = options.authenticator;
     this.#resumer = options.resumer;
+    this.#rateLimiter = options.rateLimiter;
   }
 
   /** The session registry this pipeline feeds. */
@@ -175,7 +181,37 @@ export class Gateway {
       this.#protocolError(session, decoded.code, decoded.message, decoded.id);
       return;
     }
+    // Every envelope counts, pings and handshakes too; the clock reading is the one above.
+    const verdict = this.#rateLimiter?.admit(session, decoded.envelope.route, started);
+    if (verdict !== undefined && verdict !== RateVerdict.admitted) {
+      this.#rateLimited(session, decoded.envelope.id, verdict);
+      return;
+    }
     this.#dispatch(session, decoded.envelope, started);
+  }
+
+  /** Answers a message over a rate limit without routing it, or closes a persistent flooder. */
+  #rateLimited(session: Session, id: number | undefined, verdict: RateVerdict): void {
+    // Frames read in one batch still arrive after the close: they are not counted again.
+    if (this.#sessions.get(session.id) !== session) return;
+    const refusedBy = this.#rateLimiter!.refusedBy;
+    this.#events.onRateLimited(refusedBy);
+    if (verdict === RateVerdict.close) {
+      this.#logger.warn("closing session over its rate limit", {
+        session: session.id,
+        limit: refusedBy,
+      });
+      this.close(session, DisconnectRateLimited);
+      return;
+    }
+    this.#reply(
+      session,
+      ErrorCode.rateLimited,
+      refusedBy === SESSION_BUCKET_LABEL
+        ? "Too many messages: slow down"
+        : `Too many messages to route "${refusedBy}": slow down`,
+      id,
+    );
   }
 
   /** Handles one inbound binary frame: refused until a binary codec exists. */

@@ -41,6 +41,11 @@ export const ErrorCode = {
   unauthorized: "unauthorized",
   /** The user already has a session and `duplicate_login` is `reject_new` (then 4503). */
   alreadyLoggedIn: "already_logged_in",
+  /**
+   * The session sent over its rate limit (`limits`); the message was not routed. Slow down:
+   * past `limits.max_rate_violations` of these in a window the session is closed (4504).
+   */
+  rateLimited: "rate_limited",
   /** A `resume` could not resume its session (`reason` says why); start a fresh session. */
   resumeFailed: "resume_failed",
 } as const;

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import type { SessionRate } from "./rate_limiter.ts";
 import type { ResumeBuffer } from "./resume_buffer.ts";
 import type { Transport, TransportKind } from "./transport.ts";
 
@@ -73,4 +74,13 @@ export interface Session {
    * what it is sent carries no `seq`.
    */
   resume: ResumeBuffer | undefined;
+  /** Its inbound rate-limit buckets (`rate_limiter.ts`); undefined until its first message. */
+  rate: SessionRate | undefined;
+  /**
+   * Bytes written to the transport since its `outboundBytes` was last read: the writer reads
+   * that (a runtime call on some engines) only once this passes a threshold.
+   */
+  outboundUnchecked: number;
+  /** Whether the transport held more than half of `limits.max_outbound_bytes` when last read. */
+  congested: boolean;
 }

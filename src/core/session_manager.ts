@@ -244,6 +244,9 @@ export class SessionManager {
       transport,
       state: "live",
       resume: undefined,
+      rate: undefined,
+      outboundUnchecked: 0,
+      congested: false,
     };
     return session;
   }

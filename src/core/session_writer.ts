@@ -8,9 +8,19 @@
  * without a buffer costs one property check. Unreliable pushes and connection-level replies
  * (`pong`, the answers to `auth`, `hello` and `resume`) carry no `seq` and are never kept.
  *
+ * Slow consumers (`limits.max_outbound_bytes`): the writer keeps, per session, the characters
+ * written since it last read the transport's `outboundBytes` (a runtime call on Deno's
+ * WebSocket engine) and reads it again only once they pass a sixteenth of the limit, so a
+ * write costs an addition and a comparison. When the transport then holds more than half the
+ * limit, unreliable pushes to the session are dropped (reliable messages still go); when it
+ * holds more than all of it, the message is not sent and the session is handed to the
+ * slow-consumer handler (closed with 4002). Between two reads the queue can grow by at most a
+ * sixteenth of the limit plus one message. Replays are not checked: they are bounded by the
+ * resume buffer.
+ *
  * @module
  */
-import type { FrameEvents } from "./events.ts";
+import type { FrameEvents, LimitEvents } from "./events.ts";
 import { type EncodedPush, utf8ByteLength } from "./protocol.ts";
 import type { ResumeBuffer } from "./resume_buffer.ts";
 import type { Session } from "./session.ts";
@@ -18,19 +28,54 @@ import type { Session } from "./session.ts";
 /** Called when a detached session was sent more than its resume buffer can keep. */
 export type ResumeOverflowHandler = (session: Session) => void;
 
+/** Called when a session's transport holds more than `limits.max_outbound_bytes` (it is closed). */
+export type SlowConsumerHandler = (session: Session) => void;
+
+/** Options for {@linkcode SessionWriter}. */
+export interface SessionWriterOptions {
+  /**
+   * `limits.max_outbound_bytes`: past half of it queued, unreliable pushes are dropped; past
+   * all of it the session is a slow consumer. Absent: no limit.
+   */
+  maxOutboundBytes?: number;
+}
+
+/** Smallest number of characters written between two reads of a transport's queue. */
+const MIN_CHECK_CHARS = 1024;
+/** Characters between two reads without a limit: rare enough to cost nothing. */
+const NO_LIMIT_CHECK_CHARS = 2 ** 28;
+
 /** Writes encoded envelopes to sessions through their transports. */
 export class SessionWriter {
-  readonly #events: FrameEvents;
+  readonly #events: FrameEvents & LimitEvents;
+  readonly #maxOutboundBytes: number;
+  readonly #congestedBytes: number;
+  /** Characters written after which the transport's queue is read again. */
+  readonly #checkChars: number;
   #onOverflow: ResumeOverflowHandler = () => {};
+  #onSlowConsumer: SlowConsumerHandler = () => {};
 
-  /** Creates a writer that reports every frame and datagram to `events`. */
-  constructor(events: FrameEvents) {
+  /** Creates a writer that reports every frame, datagram and dropped message to `events`. */
+  constructor(events: FrameEvents & LimitEvents, options: SessionWriterOptions = {}) {
     this.#events = events;
+    const max = options.maxOutboundBytes ?? Infinity;
+    this.#maxOutboundBytes = max;
+    this.#congestedBytes = max / 2;
+    // Without a limit the count still resets now and then (a read that finds nothing to do),
+    // so it stays a small integer.
+    this.#checkChars = max === Infinity
+      ? NO_LIMIT_CHECK_CHARS
+      : Math.max(MIN_CHECK_CHARS, Math.floor(max / 16));
   }
 
   /** Sets what happens to a session whose resume buffer overflowed (it is ended). */
   onResumeOverflow(handler: ResumeOverflowHandler): void {
     this.#onOverflow = handler;
+  }
+
+  /** Sets what happens to a slow consumer (it is closed with 4002). */
+  onSlowConsumer(handler: SlowConsumerHandler): void {
+    this.#onSlowConsumer = handler;
   }
 
   /**
@@ -40,8 +85,8 @@ export class SessionWriter {
   write(session: Session, text: string): boolean {
     const resume = session.resume;
     if (resume !== undefined) return this.#writeSequenced(session, resume, text);
-    // Without resume, exactly the path before resume existed: the one check above is its cost.
-    if (!session.transport.write(text)) return false;
+    // Without resume, the path before resume existed plus the slow-consumer count.
+    if (!this.#admit(session, text.length) || !session.transport.write(text)) return false;
     const bytes = utf8ByteLength(text);
     session.messagesOut++;
     session.bytesOut += bytes;
@@ -59,7 +104,7 @@ export class SessionWriter {
 
   /** Sends again, as it is, an envelope the session's resume buffer kept (a replay). */
   replay(session: Session, stamped: string): boolean {
-    return this.#send(session, stamped);
+    return this.#transmit(session, stamped);
   }
 
   /**
@@ -76,6 +121,7 @@ export class SessionWriter {
         this.#events.onDatagramSent(session.kind, bytes);
         return true;
       }
+      if (session.congested) return this.#sendCongested(session, push.text);
       return this.#send(session, push.text);
     }
     const resume = session.resume;
@@ -97,7 +143,9 @@ export class SessionWriter {
       this.#onOverflow(session);
       return false;
     }
-    if (!session.transport.write(stamped)) return false;
+    // Kept above before the check: a slow consumer's session is detached, and its client
+    // resumes from the buffer.
+    if (!this.#admit(session, text.length) || !session.transport.write(stamped)) return false;
     const sent = bytes + stamped.length - text.length;
     session.messagesOut++;
     session.bytesOut += sent;
@@ -106,11 +154,45 @@ export class SessionWriter {
   }
 
   #send(session: Session, text: string): boolean {
+    return this.#admit(session, text.length) && this.#transmit(session, text);
+  }
+
+  #transmit(session: Session, text: string): boolean {
     if (!session.transport.write(text)) return false;
     const bytes = utf8ByteLength(text);
     session.messagesOut++;
     session.bytesOut += bytes;
     this.#events.onFrameSent(session.kind, bytes);
     return true;
+  }
+
+  /** Counts `chars` about to be written; false when the session is a slow consumer. */
+  #admit(session: Session, chars: number): boolean {
+    if ((session.outboundUnchecked += chars) < this.#checkChars) return true;
+    return this.#check(session);
+  }
+
+  /**
+   * An unreliable push to a session congested at the last read: dropped while it still is. A
+   * dropped push counts towards the next read of its queue, so a session that drains gets its
+   * pushes again.
+   */
+  #sendCongested(session: Session, text: string): boolean {
+    const due = (session.outboundUnchecked += text.length) >= this.#checkChars;
+    if (due && !this.#check(session)) return false; // a slow consumer now: counted there
+    if (!session.congested) return this.#transmit(session, text);
+    this.#events.onOutboundDropped("slow_consumer_unreliable");
+    return false;
+  }
+
+  /** Reads the transport's queue; a session past the limit is handed over as slow. */
+  #check(session: Session): boolean {
+    session.outboundUnchecked = 0;
+    const queued = session.transport.outboundBytes;
+    session.congested = queued > this.#congestedBytes;
+    if (queued <= this.#maxOutboundBytes) return true;
+    this.#events.onOutboundDropped("slow_consumer_closed");
+    this.#onSlowConsumer(session);
+    return false;
   }
 }

@@ -8,6 +8,7 @@ import type { Disconnect, DisconnectLabel } from "../core/disconnect.ts";
 import { Histogram } from "./histogram.ts";
 import { renderProcessMetrics } from "./process_metrics.ts";
 import type { ErrorCode } from "../core/protocol.ts";
+import { SESSION_BUCKET_LABEL } from "../core/rate_limiter.ts";
 import type { Session } from "../core/session.ts";
 import type { SessionEvents } from "../core/session_manager.ts";
 import {
@@ -15,7 +16,10 @@ import {
   type AuthEvents,
   type AuthResult,
   type FrameEvents,
+  type LimitEvents,
   type ListenerEvents,
+  OUTBOUND_DROP_REASONS,
+  type OutboundDropReason,
   REJECT_REASONS,
   type RejectReason,
   RESUME_RESULTS,
@@ -112,7 +116,7 @@ function perKind(): Record<TransportKind, number> {
 
 /** All gateway counters, fed by events and rendered as Prometheus text. */
 export class GatewayMetrics
-  implements SessionEvents, FrameEvents, ListenerEvents, AuthEvents, ResumeEvents {
+  implements SessionEvents, FrameEvents, ListenerEvents, AuthEvents, ResumeEvents, LimitEvents {
   /** Sessions opened since start, per transport. */
   readonly connectionsTotal = perKind();
   /** Frames received, per transport. */
@@ -160,6 +164,15 @@ export class GatewayMetrics
   readonly rtt = Object.fromEntries(
     TRANSPORT_KINDS.map((kind) => [kind, new Histogram(RTT_BUCKETS_SEC)]),
   ) as Record<TransportKind, Histogram>;
+  /** Outbound messages not sent to slow consumers, per reason. */
+  readonly outboundDropped = Object.fromEntries(
+    OUTBOUND_DROP_REASONS.map((r) => [r, 0]),
+  ) as Record<OutboundDropReason, number>;
+  /**
+   * Messages answered `rate_limited`, per what refused them (a `limits.routes` route or
+   * `session`); `session` is listed even at zero.
+   */
+  readonly rateLimited = new Map<string, number>([[SESSION_BUCKET_LABEL, 0]]);
   /** Exceptions caught by the last-resort handlers. */
   uncaughtErrors = 0;
   /** Duration of the latest heartbeat sweep, in seconds. */
@@ -213,6 +226,16 @@ export class GatewayMetrics
   /** Records a session's round-trip time. */
   onRttMeasured = (kind: TransportKind, seconds: number): void => {
     this.rtt[kind].observe(seconds);
+  };
+
+  /** Counts an outbound message dropped for a slow consumer. */
+  onOutboundDropped = (reason: OutboundDropReason): void => {
+    this.outboundDropped[reason]++;
+  };
+
+  /** Counts a message refused by a rate limit. */
+  onRateLimited = (route: string): void => {
+    this.rateLimited.set(route, (this.rateLimited.get(route) ?? 0) + 1);
   };
 
   /** Counts a refused connection. */
@@ -314,6 +337,18 @@ export class GatewayMetrics
     lines.push(`gateway_bytes_sent_total ${this.bytesSent}`);
     metric("gateway_error_replies_total", "counter", "Error replies sent, by code.");
     byLabel("gateway_error_replies_total", "code", this.errorReplies);
+    metric(
+      "gateway_outbound_dropped_total",
+      "counter",
+      "Outbound messages not sent to slow consumers, by reason.",
+    );
+    byLabel("gateway_outbound_dropped_total", "reason", Object.entries(this.outboundDropped));
+    metric(
+      "gateway_rate_limited_total",
+      "counter",
+      "Inbound messages answered rate_limited, by the limited route or session.",
+    );
+    byLabel("gateway_rate_limited_total", "route", this.rateLimited);
     metric("gateway_uncaught_errors_total", "counter", "Exceptions caught as a last resort.");
     lines.push(`gateway_uncaught_errors_total ${this.uncaughtErrors}`);
     metric("gateway_heartbeat_timeouts_total", "counter", "Sessions closed for silence.");

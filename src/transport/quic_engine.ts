@@ -48,6 +48,11 @@ export interface QuicEngineConnection {
   readonly remoteAddr: string;
   /** Largest datagram payload the connection can send now; 0 when datagrams are off. */
   readonly maxDatagramBytes: number;
+  /**
+   * Bytes queued on the message stream and not yet taken by the QUIC stack: they wait while
+   * the peer's flow-control window is shut (a client that does not read). Counted per write.
+   */
+  readonly queuedBytes: number;
   /** Queues bytes on the message stream; false once the connection can no longer send. */
   writeStream(bytes: Uint8Array): boolean;
   /** Sends one datagram; false when datagrams are off, it is too big, or the connection is gone. */

@@ -26,6 +26,9 @@ import type {
 } from "./quic_engine.ts";
 import { waitAtMost } from "./quic_engine.ts";
 
+/** Swallows a write's rejection: the connection failed, and `onClosed` reports it. */
+const ignore = () => {};
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -68,6 +71,8 @@ class MatrixaiConnection implements QuicEngineConnection {
   readonly #closed: Promise<QuicCloseInfo>;
   #stream: QUICStream | undefined;
   #writer: WritableStreamDefaultWriter<Uint8Array> | undefined;
+  /** Bytes handed to the writer and not yet taken by the stream (see `queuedBytes`). */
+  #queuedBytes = 0;
   #reading: Promise<void> = Promise.resolve();
   #closeStarted = false;
   #isClosed = false;
@@ -124,9 +129,15 @@ class MatrixaiConnection implements QuicEngineConnection {
     this.#handler.onStreamEnd();
   }
 
+  get queuedBytes(): number {
+    return this.#queuedBytes;
+  }
+
   writeStream(bytes: Uint8Array): boolean {
     if (this.#writer === undefined || this.#closeStarted || this.#isClosed) return false;
-    this.#writer.write(bytes).catch(() => {});
+    const length = bytes.length;
+    this.#queuedBytes += length;
+    this.#writer.write(bytes).then(() => this.#queuedBytes -= length, ignore);
     return true;
   }
 
@@ -303,6 +314,10 @@ class MatrixaiClientConnection implements QuicEngineConnection {
 
   get remoteAddr(): string {
     return this.#connection.remoteAddr;
+  }
+
+  get queuedBytes(): number {
+    return this.#connection.queuedBytes;
   }
 
   writeStream(bytes: Uint8Array): boolean {

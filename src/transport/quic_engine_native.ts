@@ -18,6 +18,9 @@ import { waitAtMost } from "./quic_engine.ts";
 import { acceptWebTransport } from "./webtransport/webtransport_handshake.ts";
 import { WebTransportConnection } from "./webtransport/webtransport_connection.ts";
 
+/** Swallows a write's rejection: the connection failed, and `onClosed` reports it. */
+const ignore = () => {};
+
 /** The ALPN id of HTTP/3, which WebTransport runs on. */
 const ALPN_H3 = "h3";
 
@@ -35,6 +38,8 @@ class NativeConnection implements QuicEngineConnection {
   readonly #handler: QuicConnectionHandler;
   readonly #done: Promise<void>;
   #writer: WritableStreamDefaultWriter<Uint8Array> | undefined;
+  /** Bytes handed to the writer and not yet taken by the stream (see `queuedBytes`). */
+  #queuedBytes = 0;
   #closeStarted = false;
   #closedInfo: QuicCloseInfo | undefined;
   #closing: Promise<void> | undefined;
@@ -101,9 +106,15 @@ class NativeConnection implements QuicEngineConnection {
     }
   }
 
+  get queuedBytes(): number {
+    return this.#queuedBytes;
+  }
+
   writeStream(bytes: Uint8Array): boolean {
     if (this.#writer === undefined || this.#closeStarted || this.#closedInfo) return false;
-    this.#writer.write(bytes).catch(() => {});
+    const length = bytes.length;
+    this.#queuedBytes += length;
+    this.#writer.write(bytes).then(() => this.#queuedBytes -= length, ignore);
     return true;
   }
 
@@ -338,6 +349,10 @@ class NativeClientConnection implements QuicEngineConnection {
 
   get maxDatagramBytes(): number {
     return this.#connection.maxDatagramBytes;
+  }
+
+  get queuedBytes(): number {
+    return this.#connection.queuedBytes;
   }
 
   writeStream(bytes: Uint8Array): boolean {

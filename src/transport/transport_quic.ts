@@ -36,11 +36,11 @@ export class QuicTransport implements Transport {
   }
 
   /**
-   * Always 0: neither engine tells how many bytes its stream still holds (Deno's QUIC stream
-   * counts queued writes, not bytes), and counting them here would cost every write.
+   * Frame bytes on the message stream that the QUIC stack has not taken yet: what waits while
+   * the client's flow-control window is shut. Exact and cheap (a field the engine keeps).
    */
   get outboundBytes(): number {
-    return 0;
+    return this.#connection.queuedBytes;
   }
 
   /** Sends one envelope as a frame on the message stream. */

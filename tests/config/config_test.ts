@@ -161,6 +161,16 @@ Deno.test("admin config: off by default on loopback 9091; ports, page sizes and 
     assert.throws(() => parseConfig(input), message, JSON.stringify(input));
   }
   parseConfig({ session: { rtt_probe_interval_sec: 0 } }); // off: the idle time is moot
+  // The outbound limit holds a whole replay while resume is on; with resume off it need not.
+  assert.throws(
+    () => parseConfig({ limits: { max_outbound_bytes: 128 * 1024 } }),
+    /limits\.max_outbound_bytes: must be at least session\.resume_buffer_bytes \(262144\)/,
+  );
+  parseConfig({ limits: { max_outbound_bytes: 128 * 1024 }, session: { resume_window_sec: 0 } });
+  parseConfig({
+    limits: { max_outbound_bytes: 128 * 1024 },
+    session: { resume_buffer_bytes: 128 * 1024 },
+  });
   // The same port is fine while the admin listener is off, and 0 always picks a free one.
   parseConfig({ admin: { port: 8081 } });
   parseConfig({ admin: { enabled: true, port: 0 }, websocket: { port: 0 }, metrics: { port: 0 } });

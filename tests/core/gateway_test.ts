@@ -66,3 +66,39 @@ Deno.test("a failing route handler, or an answer JSON cannot encode, gets intern
   socket.close();
   await closed;
 });
+
+Deno.test("a message over the rate limit is answered rate_limited and not routed; pings count too", async () => {
+  let routed = 0;
+  const router = new Router().register("count", () => ++routed);
+  await using gateway = startGateway(
+    parseConfig({
+      websocket: { host: "127.0.0.1", port: 0 },
+      metrics: { enabled: false },
+      // One message every 100 s after a burst of 3: nothing refills within the test.
+      limits: { messages_per_sec: 0.01, burst: 3, max_rate_violations: 2 },
+    }),
+    { logger: recordingLogger().logger, router },
+  );
+  const socket = new WebSocket(`ws://127.0.0.1:${gateway.websocketAddr!.port}/ws`);
+  const replies: Record<string, unknown>[] = [];
+  socket.onmessage = (event) => replies.push(JSON.parse(event.data));
+  const closed = new Promise<CloseEvent>((resolve) => socket.onclose = resolve);
+  await within(new Promise((resolve) => socket.onopen = resolve), 3_000, "open");
+  socket.send('{"type":"ping","id":1}');
+  socket.send('{"type":"ping","id":2}');
+  socket.send('{"type":"request","id":3,"route":"count"}');
+  socket.send('{"type":"request","id":4,"route":"count"}');
+  socket.send('{"type":"ping","id":5}');
+  socket.send('{"type":"request","id":6,"route":"count"}');
+  const close = await within(closed, 3_000, "the close");
+  assert.deepEqual(replies.map((r) => [r.id, r.type, r.code]), [
+    [1, "pong", undefined],
+    [2, "pong", undefined],
+    [3, "response", undefined],
+    [4, "error", "rate_limited"],
+    [5, "error", "rate_limited"],
+  ]);
+  assert.equal(routed, 1, "refused requests never reach the route");
+  assert.equal(close.code, 4504);
+  assert.equal(close.reason, "rate limited");
+});

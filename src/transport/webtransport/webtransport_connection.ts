@@ -10,6 +10,9 @@ import type { QuicConnectionHandler, QuicEngineConnection } from "../quic_engine
 import { waitAtMost } from "../quic_engine.ts";
 import { refuseStream, type WebTransportSession } from "./webtransport_session.ts";
 
+/** Swallows a write's rejection: the connection failed, and `onClosed` reports it. */
+const ignore = () => {};
+
 function formatAddr(addr: Deno.NetAddr): string {
   return addr.hostname.includes(":")
     ? `[${addr.hostname}]:${addr.port}`
@@ -25,6 +28,8 @@ export class WebTransportConnection implements QuicEngineConnection {
   /** Settles when the client's side of the message stream has ended. */
   readonly #streamEnded = Promise.withResolvers<void>();
   #writer: WritableStreamDefaultWriter<Uint8Array> | undefined;
+  /** Bytes handed to the writer and not yet taken by the stream (see `queuedBytes`). */
+  #queuedBytes = 0;
   #closeStarted = false;
   #ended = false;
   #closing: Promise<void> | undefined;
@@ -89,9 +94,15 @@ export class WebTransportConnection implements QuicEngineConnection {
     }
   }
 
+  get queuedBytes(): number {
+    return this.#queuedBytes;
+  }
+
   writeStream(bytes: Uint8Array): boolean {
     if (this.#writer === undefined || this.#closeStarted || this.#ended) return false;
-    this.#writer.write(bytes).catch(() => {});
+    const length = bytes.length;
+    this.#queuedBytes += length;
+    this.#writer.write(bytes).then(() => this.#queuedBytes -= length, ignore);
     return true;
   }
 
