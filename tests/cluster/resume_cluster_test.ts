@@ -25,6 +25,9 @@ function node(nats: string, id: string, overrides: GatewayConfigInput = {}): Run
       websocket: { host: "127.0.0.1", port: 0 },
       metrics: { host: "127.0.0.1", port: 0 },
       routing: { request_timeout_ms: 2_000, ...overrides.routing },
+      // The chatter bots say a line every half millisecond, far past the default rate limit
+      // (tests/protection/flood_test.ts is where that limit is tested).
+      limits: { messages_per_sec: 0, ...overrides.limits },
       cluster: {
         node_id: id,
         nats: { servers: [nats], reconnect_wait_ms: 100 },

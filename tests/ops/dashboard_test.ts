@@ -179,6 +179,7 @@ Deno.test("the dashboard answers each question operators ask of the gateway", ()
     "NATS state": ["gateway_nats_connected"],
     "auth results": ["gateway_auth_total"],
     "resume results": ["gateway_resumes_total"],
+    "slow consumers and floods": ["gateway_outbound_dropped_total", "gateway_rate_limited_total"],
   };
   for (const [question, metrics] of Object.entries(questions)) {
     for (const metric of metrics) {

@@ -1,11 +1,11 @@
 /**
  * Clients that stop reading: the gateway bounds what it queues for them
  * (`limits.max_outbound_bytes`), drops their unreliable pushes past half of it, closes them
- * with 4002 past all of it, and everyone else goes on. On each WebSocket engine and on QUIC
- * (native).
+ * with 4002 past all of it, and everyone else goes on. On each WebSocket engine and each QUIC
+ * engine.
  */
 import assert from "node:assert/strict";
-import { WEBSOCKET_ENGINES } from "../../src/config/config.ts";
+import { QUIC_ENGINES, WEBSOCKET_ENGINES } from "../../src/config/config.ts";
 import { encodePush } from "../../src/core/protocol.ts";
 import { sample, sleep, startTestGateway, waitFor, within } from "../_helpers.ts";
 import { GatewayProcess } from "../_gateway_process.ts";
@@ -145,46 +145,48 @@ Deno.test("the slow member's connection ends: reading it after the close finds i
   await sending;
 });
 
-Deno.test("quic (native): a client that pipelines 60 KB echoes and never reads its stream is closed with 4002, queue bounded", async () => {
-  await using gateway = startTestGateway({
-    websocket: { enabled: false },
-    quic: quicTestConfig("native"),
-    limits: { max_outbound_bytes: MAX_OUTBOUND_BYTES },
-  });
-  const port = await quicPort(gateway);
-  // A raw client: it writes to its message stream and never reads from it, so the client's
-  // flow-control window shuts and the gateway's stream writer queues.
-  const endpoint = new Deno.QuicEndpoint({ hostname: "0.0.0.0", port: 0 });
-  const conn = await Deno.connectQuic({
-    endpoint,
-    hostname: "127.0.0.1",
-    port,
-    alpnProtocols: ["mmo"],
-    caCerts: [testTls.caPem],
-    maxIdleTimeout: 30_000,
-  });
-  try {
-    const stream = await conn.createBidirectionalStream();
-    const writer = stream.writable.getWriter();
-    const data = "x".repeat(60_000);
-    let maxQueued = 0;
-    const sending = (async () => {
-      for (let id = 1; id <= 400 && !gateway.metrics.disconnects.get("slow_consumer"); id++) {
-        await writer.write(
-          encodeFrame(`{"type":"request","id":${id},"route":"echo","data":"${data}"}`),
-        );
-        for (const session of gateway.sessions.values()) {
-          maxQueued = Math.max(maxQueued, session.transport.outboundBytes);
+for (const engine of QUIC_ENGINES) {
+  Deno.test(`quic (${engine} engine): a client that pipelines 60 KB echoes and never reads its stream is closed with 4002, queue bounded`, async () => {
+    await using gateway = startTestGateway({
+      websocket: { enabled: false },
+      quic: quicTestConfig(engine),
+      limits: { max_outbound_bytes: MAX_OUTBOUND_BYTES },
+    });
+    const port = await quicPort(gateway);
+    // A raw client: it writes to its message stream and never reads from it, so the client's
+    // flow-control window shuts and the gateway's stream writer queues.
+    const endpoint = new Deno.QuicEndpoint({ hostname: "0.0.0.0", port: 0 });
+    const conn = await Deno.connectQuic({
+      endpoint,
+      hostname: "127.0.0.1",
+      port,
+      alpnProtocols: ["mmo"],
+      caCerts: [testTls.caPem],
+      maxIdleTimeout: 30_000,
+    });
+    try {
+      const stream = await conn.createBidirectionalStream();
+      const writer = stream.writable.getWriter();
+      const data = "x".repeat(60_000);
+      let maxQueued = 0;
+      const sending = (async () => {
+        for (let id = 1; id <= 400 && !gateway.metrics.disconnects.get("slow_consumer"); id++) {
+          await writer.write(
+            encodeFrame(`{"type":"request","id":${id},"route":"echo","data":"${data}"}`),
+          );
+          for (const session of gateway.sessions.values()) {
+            maxQueued = Math.max(maxQueued, session.transport.outboundBytes);
+          }
         }
-      }
-    })().catch(() => {});
-    const info = await within(conn.closed, 10_000, "the gateway to close the connection");
-    await sending;
-    assert.equal(info.closeCode, 4002, `closed with ${info.closeCode} ${info.reason}`);
-    assert.equal(gateway.metrics.disconnects.get("slow_consumer"), 1);
-    assert.ok(maxQueued <= MAX_OUTBOUND_BYTES * 1.5, `queued up to ${maxQueued}`);
-  } finally {
-    conn.close();
-    endpoint.close();
-  }
-});
+      })().catch(() => {});
+      const info = await within(conn.closed, 10_000, "the gateway to close the connection");
+      await sending;
+      assert.equal(info.closeCode, 4002, `closed with ${info.closeCode} ${info.reason}`);
+      assert.equal(gateway.metrics.disconnects.get("slow_consumer"), 1);
+      assert.ok(maxQueued <= MAX_OUTBOUND_BYTES * 1.5, `queued up to ${maxQueued}`);
+    } finally {
+      conn.close();
+      endpoint.close();
+    }
+  });
+}
