@@ -10,6 +10,7 @@ import {
   DisconnectInvalidText,
   DisconnectMessageTooBig,
   DisconnectProtocolViolation,
+  DisconnectSlowConsumer,
   DisconnectTransportError,
 } from "../core/disconnect.ts";
 import { flushScheduler, joinEnvelopes, type PendingOutput } from "../core/frame_coalescer.ts";
@@ -176,12 +177,20 @@ export class GatewayWebSocketTransport implements Transport, PendingOutput, Conn
   /**
    * Sends a close frame with the disconnect's code and reason, after anything still queued;
    * the engine closes the TCP connection when the client answers or after its close timeout.
-   * Safe to call twice.
+   * A slow consumer's connection is torn down at once instead: its close frame would wait
+   * behind everything it does not read, and meanwhile it could go on sending. Safe to call
+   * twice.
    */
   close(disconnect: Disconnect): void {
-    this.flushPending();
     if (this.#connection.readyState !== OPEN) return;
     this.#closedByGateway = true;
+    if (disconnect.label === DisconnectSlowConsumer.label) {
+      this.#queue = undefined;
+      this.#queuedLength = 0;
+      this.#connection.terminate();
+      return;
+    }
+    this.flushPending();
     this.#connection.close(disconnect.code, disconnect.reason);
   }
 }

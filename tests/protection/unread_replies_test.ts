@@ -1,8 +1,9 @@
 /**
  * A client that pipelines large echo requests and never reads a reply. The replies pile up in
- * the gateway only up to a bound: past four times `limits.max_outbound_bytes` queued to one
- * connection (or earlier, at the session writer's slow-consumer limit) the `gateway` engine
- * tears the connection down, and the gateway's memory stays bounded.
+ * the gateway only up to a bound: past `limits.max_outbound_bytes` the session is closed as a
+ * slow consumer (4002) and the `gateway` engine tears its connection down at once (the engine's
+ * own backstop is four times that), so the client cannot go on sending and the gateway's
+ * memory stays bounded.
  */
 import assert from "node:assert/strict";
 import { RawWebSocket } from "../_raw_websocket.ts";
