@@ -97,9 +97,9 @@ export class GatewayWebSocketTransport implements Transport, PendingOutput, Conn
     return transport;
   }
 
-  /** A text message arrived. */
-  onText(text: string): void {
-    this.#gateway.receiveText(this.#session, text);
+  /** A text message arrived; its UTF-8 size comes from the frame, so it is not counted again. */
+  onText(text: string, bytes: number): void {
+    this.#gateway.receiveText(this.#session, text, bytes);
   }
 
   /** A binary message arrived. */

@@ -30,8 +30,8 @@ import { readOp, resourceId } from "./_read_op.ts";
 
 /** What a connection tells its owner. One object per connection, so no closures are needed. */
 export interface ConnectionEvents {
-  /** A text message arrived. */
-  onText(text: string): void;
+  /** A text message arrived; `bytes` is its length in UTF-8, as received. */
+  onText(text: string, bytes: number): void;
   /** A binary message arrived; the bytes are valid only during the call (copy to keep). */
   onBinary(bytes: Uint8Array): void;
   /**
@@ -334,8 +334,8 @@ export class Connection implements WebSocketConnection, FrameSink {
   // FrameSink: called by the parser, from `#feed`.
 
   /** @internal A text message from the parser. */
-  onText(text: string): void {
-    if (this.#state === OPEN) this.#events!.onText(text);
+  onText(text: string, bytes: number): void {
+    if (this.#state === OPEN) this.#events!.onText(text, bytes);
   }
 
   /** @internal A binary message from the parser. */

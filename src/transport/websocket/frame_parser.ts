@@ -25,8 +25,8 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024;
 
 /** Where parsed messages go. Views passed to it are valid only until the call returns. */
 export interface FrameSink {
-  /** A whole text message, decoded. */
-  onText(text: string): void;
+  /** A whole text message, decoded; `bytes` is its length in UTF-8, as received. */
+  onText(text: string, bytes: number): void;
   /** A whole binary message; a view valid only during the call. */
   onBinary(bytes: Uint8Array): void;
   /** A ping; its payload is a view valid only during the call. */
@@ -400,7 +400,7 @@ export class FrameParser {
         this.#fail(CLOSE_INVALID_DATA, "Text message ends inside a UTF-8 sequence");
         return;
       }
-      this.#sink.onText(decoder.decode(message.subarray(0, length)));
+      this.#sink.onText(decoder.decode(message.subarray(0, length)), length);
     } else {
       this.#sink.onBinary(message.subarray(0, length));
     }
@@ -414,7 +414,7 @@ export class FrameParser {
           this.#fail(CLOSE_INVALID_DATA, "Text message is not valid UTF-8");
           return;
         }
-        this.#sink.onText(decoder.decode(bytes.subarray(start, end)));
+        this.#sink.onText(decoder.decode(bytes.subarray(start, end)), end - start);
         return;
       case OP_BINARY:
         this.#sink.onBinary(bytes.subarray(start, end));

@@ -22,8 +22,11 @@ function hex(bytes: Uint8Array | number[]): string {
 /** Records what the parser reports. */
 class Recorder implements FrameSink {
   events: Event[] = [];
-  onText(text: string) {
+  /** Each text message's size in UTF-8, as the parser reported it. */
+  textBytes: number[] = [];
+  onText(text: string, bytes: number) {
     this.events.push(["text", text]);
+    this.textBytes.push(bytes);
   }
   onBinary(bytes: Uint8Array) {
     this.events.push(["binary", hex(bytes)]);
@@ -319,8 +322,8 @@ Deno.test("FrameParser as a client refuses masked frames and reads unmasked ones
 Deno.test("FrameParser stops at once when the sink stops it mid-chunk", () => {
   class Stopping extends Recorder {
     parser: FrameParser | undefined;
-    override onText(text: string) {
-      super.onText(text);
+    override onText(text: string, bytes: number) {
+      super.onText(text, bytes);
       this.parser!.stop();
     }
   }
@@ -329,4 +332,18 @@ Deno.test("FrameParser stops at once when the sink stops it mid-chunk", () => {
   recorder.parser = parser;
   parser.push(concat(text("one"), text("two")));
   assert.deepEqual(recorder.events, [["text", "one"]]);
+});
+
+Deno.test("a text message reports its UTF-8 size as received, whole and fragmented", () => {
+  const sink = new Recorder();
+  const parser = new FrameParser(sink);
+  const whole = text("héllo wörld €");
+  parser.push(whole, whole.length);
+  const fragmented = concat(
+    text("é€", false),
+    clientFrame({ opcode: OP.continuation, payload: "😀" }),
+  );
+  parser.push(fragmented, fragmented.length);
+  assert.deepEqual(sink.events, [["text", "héllo wörld €"], ["text", "é€😀"]]);
+  assert.deepEqual(sink.textBytes, [17, 9]);
 });
