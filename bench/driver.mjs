@@ -448,16 +448,19 @@ if (mode === "connect" || mode === "hold") {
     });
     socket.on("error", () => {});
     socket.on("close", () => {
-      if (!stopping && reconnect) setTimeout(connect, 10);
+      if (stopping) return;
+      if (reconnect) setTimeout(connect, 10);
+      else finish(); // the one session is over: report, as on SIGTERM
     });
   };
-  connect();
-  console.log(JSON.stringify({ mode, flooding: true }));
-  process.on("SIGTERM", () => {
+  const finish = () => {
     stopping = true;
     console.log(JSON.stringify({ mode, ...stats }));
     process.exit(0);
-  });
+  };
+  connect();
+  console.log(JSON.stringify({ mode, flooding: true }));
+  process.on("SIGTERM", finish);
 } else {
   console.error("driver: mode must be connect, hold, throughput, latency, fanout, ping or flood");
   process.exit(2);

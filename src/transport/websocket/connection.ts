@@ -534,6 +534,11 @@ export class Connection implements WebSocketConnection, FrameSink {
         if (large === undefined) {
           // A full read: more is likely waiting in the kernel, so read it in larger bites.
           if (read === buffer.length) large = lendLargeRead();
+        } else if (read === large.length) {
+          // Still more waiting: a read of ready data settles at once, so without a pause this
+          // loop would run on in microtasks while every other connection and timer waits (a
+          // flooding client took other players' pings from 1 ms to seconds).
+          await nextMacrotask();
         } else if (read <= this.#readBuffer.length) {
           // Traffic the small buffer holds again: give the large one back.
           returnLargeRead(large);
@@ -586,4 +591,9 @@ function truncateReason(message: string): string {
   let reason = message;
   while (new TextEncoder().encode(reason).length > 123) reason = reason.slice(0, -1);
   return reason;
+}
+
+/** Resolves after the event loop has had a turn: timers and other connections' reads run. */
+function nextMacrotask(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
 }
