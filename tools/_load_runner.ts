@@ -43,8 +43,15 @@ const DROP_TICK_MS = 10;
 /** How long a held session waits before reopening, as a real client backs off. */
 export const RECONNECT_DELAY_MS = 1_000;
 
-/** How long a stopping connection waits for replies still in flight. */
+/** How long a connection that finished its messages waits for replies still in flight. */
 const DRAIN_MS = 3_000;
+
+/**
+ * At the stop, how long the process's sessions wait together for every reply still in flight
+ * before any of them closes: closing the ones that wait for nothing at once made 100,000
+ * closes compete with the last replies, which then came too late and counted as lost.
+ */
+const STOP_DRAIN_MS = 15_000;
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   if (signal.aborted || ms <= 0) return Promise.resolve();
@@ -72,9 +79,13 @@ export class LoadRunner {
   readonly #plan: LoadPlan;
   readonly #connect: Connector;
   readonly #message: (id: number) => string;
+  readonly #resumable: ResumingConnection[] = [];
+  /** Messages sent by every session of this process and not answered yet. */
+  #awaiting = 0;
+  /** Resolves once, after the stop, no message awaits its reply (or STOP_DRAIN_MS passed). */
+  #allAnswered: Promise<void> | undefined;
 
   /** Prepares a run of `plan` over `connect`. */
-  readonly #resumable: ResumingConnection[] = [];
 
   constructor(plan: LoadPlan, connect: Connector) {
     this.#plan = plan;
@@ -153,6 +164,17 @@ export class LoadRunner {
     }
   }
 
+  /** See {@linkcode LoadRunner.#allAnswered}; the first session to stop starts the wait. */
+  #whenAllAnswered(): Promise<void> {
+    this.#allAnswered ??= (async () => {
+      const deadline = performance.now() + STOP_DRAIN_MS;
+      while (this.#awaiting > 0 && performance.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    })();
+    return this.#allAnswered;
+  }
+
   #reconnectDelay(failuresInRow: number): number {
     const base = this.#plan.reconnectDelayMs ?? RECONNECT_DELAY_MS;
     const backoff = base * 2 ** Math.min(Math.max(failuresInRow - 1, 0), 4);
@@ -207,6 +229,7 @@ export class LoadRunner {
       const sentAt = typeof reply.id === "number" ? inFlight.get(reply.id) : undefined;
       if (sentAt === undefined) return;
       inFlight.delete(reply.id as number);
+      this.#awaiting--;
       sentOn?.delete(reply.id as number);
       c.received++;
       this.latency.record(now - sentAt);
@@ -241,18 +264,22 @@ export class LoadRunner {
       const { messagesPerConnection: limit, intervalMs } = this.#plan;
       for (let id = 1; (limit === 0 || id <= limit) && !wake.signal.aborted; id++) {
         inFlight.set(id, performance.now());
+        this.#awaiting++;
         if (sentOn !== undefined) sentOn.set(id, (connection as ResumingConnection).generation);
         try {
           await connection.send(this.#message(id));
         } catch (error) {
           inFlight.delete(id); // never sent, so never lost
+          this.#awaiting--;
           throw error;
         }
         c.sent++;
         if (limit !== 0 && id === limit) break;
         await sleep(intervalMs, wake.signal);
       }
-      if (!ended && inFlight.size > 0) {
+      if (!ended && stop.aborted) {
+        await this.#whenAllAnswered();
+      } else if (!ended && inFlight.size > 0) {
         drained = Promise.withResolvers<void>();
         const drainTimer = new AbortController();
         await Promise.race([drained.promise, sleep(DRAIN_MS, drainTimer.signal)]);
@@ -263,6 +290,7 @@ export class LoadRunner {
     } finally {
       stop.removeEventListener("abort", onStop);
       c.lost += inFlight.size;
+      this.#awaiting -= inFlight.size;
       inFlight.clear();
       const at = this.#resumable.indexOf(connection as ResumingConnection);
       if (at >= 0) this.#resumable.splice(at, 1);

@@ -48,6 +48,26 @@ export function ephemeralPortRange(file = RANGE_FILE): PortRange {
 }
 
 /**
+ * Ports at the start of the ephemeral range that the load test leaves to the kernel. Linux gives
+ * a `connect()` without `bind()` only ports that no socket has bound explicitly, on any address:
+ * load processes binding every port of the range (each on its own `127.0.0.x`) left none, and
+ * every other connection on the machine failed with "Cannot assign requested address" (the
+ * gateway's own scrapes of its workers and a monitor's `curl` among them, at 100,000 sessions).
+ */
+export const KERNEL_PORTS = 4_096;
+
+/**
+ * The ports the load test binds on each source address: the ephemeral range but its first
+ * {@linkcode KERNEL_PORTS} (or its first half, in a range smaller than twice that). Processes on
+ * different addresses share them.
+ */
+export function loadTestPortRange(ephemeral: PortRange = ephemeralPortRange()): PortRange {
+  const size = ephemeral.high - ephemeral.low + 1;
+  const left = size >= 2 * KERNEL_PORTS ? KERNEL_PORTS : Math.floor(size / 2);
+  return { low: ephemeral.low + left, high: ephemeral.high };
+}
+
+/**
  * Hands out the ports of a range round-robin, skipping ports still held, so a port is used
  * again only after every other one has been: by then its `TIME_WAIT` from the last use is
  * usually over (60 s) or reusable.

@@ -17,7 +17,7 @@ import type { LoadPlan } from "./_load_runner.ts";
 import { type LoadShare, runLocalShare, spawnWorkerShare } from "./_load_share.ts";
 import { runWorker } from "./_load_worker.ts";
 import { CONNECTORS } from "./_connect.ts";
-import { ephemeralPortRange, SourcePorts } from "./_source_ports.ts";
+import { loadTestPortRange, SourcePorts } from "./_source_ports.ts";
 import { LatencyHistogram } from "./_latency_histogram.ts";
 import {
   MINT_OPTIONS,
@@ -185,7 +185,7 @@ function planFor(target: Target, s: LoadSettings, conn: number, source?: string)
     target: {
       ...target,
       localAddress: source || undefined,
-      localPorts: source ? new SourcePorts(ephemeralPortRange()) : undefined,
+      localPorts: source ? new SourcePorts(loadTestPortRange()) : undefined,
     },
     connections: conn,
     messagesPerConnection: s.msg,

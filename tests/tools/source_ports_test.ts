@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import {
   DEFAULT_EPHEMERAL_PORTS,
   ephemeralPortRange,
+  KERNEL_PORTS,
+  loadTestPortRange,
   SourcePorts,
 } from "../../tools/_source_ports.ts";
 
@@ -52,4 +54,11 @@ Deno.test("ephemeralPortRange reads the kernel's range, else falls back to Linux
     await Deno.remove(file);
   }
   assert.deepEqual(ephemeralPortRange(`${file}.missing`), DEFAULT_EPHEMERAL_PORTS);
+});
+
+Deno.test("the load test leaves the start of the ephemeral range to the kernel's own connects", () => {
+  assert.deepEqual(loadTestPortRange({ low: 32_768, high: 60_999 }), { low: 36_864, high: 60_999 });
+  assert.equal(KERNEL_PORTS, 4_096);
+  // A small range keeps half for the kernel.
+  assert.deepEqual(loadTestPortRange({ low: 40_000, high: 40_999 }), { low: 40_500, high: 40_999 });
 });
