@@ -377,6 +377,8 @@ export async function main(args: string[]): Promise<number> {
     await Deno.writeTextFile(new URL(`${name}.md`, dir), table);
     written.push(new URL(`${name}.md`, dir).pathname, new URL(`${name}.json`, dir).pathname);
   }
+  // The QUIC suite writes its own page.
+  if (wants("quic")) written.push(new URL("quic_engines.md", dir).pathname);
   // As `deno fmt` would lay them out, so `deno task check` passes on committed results.
   await new Deno.Command(Deno.execPath(), {
     args: ["fmt", "-q", ...written],
