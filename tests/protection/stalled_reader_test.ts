@@ -1,7 +1,8 @@
 /**
  * A client that fills its socket with replies it never reads, then goes silent. When its
  * session times out, the close frame cannot be delivered; the `gateway` engine closes the TCP
- * connection anyway after its close timeout, releasing the descriptor and every queued byte.
+ * connection anyway after its close timeout, releasing the descriptor and every queued byte;
+ * Deno's engine keeps it until the client reads or leaves, as docs/protocol.md says.
  */
 import assert from "node:assert/strict";
 import { startTestGateway, waitFor } from "../_helpers.ts";
@@ -64,5 +65,52 @@ Deno.test({
     } finally {
       raw.close();
     }
+  },
+});
+
+Deno.test({
+  name:
+    "deno engine: a client that stops reading and times out keeps its TCP connection (documented limit)",
+  ignore: Deno.build.os !== "linux",
+  fn: async () => {
+    await using gateway = startTestGateway({
+      websocket: { engine: "deno" },
+      session: { heartbeat_ttl_sec: 2, check_interval_sec: 1 },
+      limits: { max_outbound_bytes: 16 * 1024 * 1024 },
+    });
+    const baseline = openDescriptors();
+    const raw = await RawWebSocket.connect(gateway.websocketAddr!.port, "/ws");
+    try {
+      const data = "x".repeat(60_000);
+      const encoder = new TextEncoder();
+      for (let id = 1; id <= 150; id++) {
+        const request = JSON.stringify({ type: "request", id, route: "echo", data });
+        await raw.send(TEXT, encoder.encode(request));
+      }
+      await waitFor(
+        () => gateway.metrics.messagesSent.websocket >= 150,
+        5_000,
+        "the gateway to queue every reply",
+      );
+      await waitFor(
+        () => gateway.sessions.count("websocket") === 0,
+        5_000,
+        "the heartbeat timeout",
+      );
+      // Where the gateway engine has closed it within its 3 s close timeout, Deno's still holds
+      // the connection, its descriptor and what it queued (docs/protocol.md, Limits).
+      await new Promise((resolve) => setTimeout(resolve, 5_000));
+      assert.ok(
+        openDescriptors() >= baseline + 2,
+        "Deno closed the connection itself: update docs/protocol.md, Limits",
+      );
+    } finally {
+      raw.close();
+    }
+    await waitFor(
+      () => openDescriptors() <= baseline,
+      5_000,
+      "Deno to let go once the client left",
+    );
   },
 });
