@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { startTestGateway, waitFor } from "../_helpers.ts";
 import { RawWebSocket } from "../_raw_websocket.ts";
 import { readOpenFds } from "../../src/ops/process_metrics.ts";
+import type { WebSocketEngineName } from "../../src/config/config.ts";
 
 const TEXT = 0x1;
 
@@ -17,33 +18,43 @@ function openDescriptors(): number {
   return open;
 }
 
+/**
+ * A gateway on `engine` with a 2 s heartbeat TTL and a client that has ~9 MB of echo replies
+ * stuck in it (more than loopback's socket buffers hold, less than the engine's teardown
+ * limit) and says nothing more; returns once the gateway has queued every reply.
+ */
+async function stalledReader(engine: WebSocketEngineName) {
+  const gateway = startTestGateway({
+    websocket: { engine },
+    session: { heartbeat_ttl_sec: 2, check_interval_sec: 1 },
+    limits: { max_outbound_bytes: 16 * 1024 * 1024 },
+  });
+  const baseline = openDescriptors();
+  const raw = await RawWebSocket.connect(gateway.websocketAddr!.port, "/ws");
+  const data = "x".repeat(60_000);
+  const encoder = new TextEncoder();
+  for (let id = 1; id <= 150; id++) {
+    const request = JSON.stringify({ type: "request", id, route: "echo", data });
+    await raw.send(TEXT, encoder.encode(request));
+  }
+  await waitFor(
+    () => gateway.metrics.messagesSent.websocket >= 150,
+    5_000,
+    "the gateway to queue every reply",
+  );
+  return { gateway, raw, baseline };
+}
+
 Deno.test({
   name:
     "gateway engine: a client that stops reading and times out has its TCP connection closed within the close timeout",
   ignore: Deno.build.os !== "linux",
   fn: async () => {
-    // TTL 2 s, sweep every 1 s: the session ends 2–3 s after the client goes silent, then the
+    // The session ends 2–3 s after the client goes silent (TTL 2 s, sweep every 1 s), then the
     // engine waits at most its 3 s close timeout for a close frame it cannot deliver.
-    await using gateway = startTestGateway({
-      session: { heartbeat_ttl_sec: 2, check_interval_sec: 1 },
-      limits: { max_outbound_bytes: 16 * 1024 * 1024 },
-    });
-    const baseline = openDescriptors();
-    const raw = await RawWebSocket.connect(gateway.websocketAddr!.port, "/ws");
+    const { gateway, raw, baseline } = await stalledReader("gateway");
+    await using _ = gateway;
     try {
-      // ~9 MB of echo replies: more than loopback's socket buffers hold, less than the
-      // engine's teardown limit, so the replies stay queued in the gateway.
-      const data = "x".repeat(60_000);
-      const encoder = new TextEncoder();
-      for (let id = 1; id <= 150; id++) {
-        const request = JSON.stringify({ type: "request", id, route: "echo", data });
-        await raw.send(TEXT, encoder.encode(request));
-      }
-      await waitFor(
-        () => gateway.metrics.messagesSent.websocket >= 150,
-        5_000,
-        "the gateway to queue every reply",
-      );
       const [session] = gateway.sessions.values();
       const stuck = session.transport.outboundBytes;
       assert.ok(stuck > 1_000_000, `only ${stuck} bytes stuck in the gateway`);
@@ -73,25 +84,9 @@ Deno.test({
     "deno engine: a client that stops reading and times out keeps its TCP connection (documented limit)",
   ignore: Deno.build.os !== "linux",
   fn: async () => {
-    await using gateway = startTestGateway({
-      websocket: { engine: "deno" },
-      session: { heartbeat_ttl_sec: 2, check_interval_sec: 1 },
-      limits: { max_outbound_bytes: 16 * 1024 * 1024 },
-    });
-    const baseline = openDescriptors();
-    const raw = await RawWebSocket.connect(gateway.websocketAddr!.port, "/ws");
+    const { gateway, raw, baseline } = await stalledReader("deno");
+    await using _ = gateway;
     try {
-      const data = "x".repeat(60_000);
-      const encoder = new TextEncoder();
-      for (let id = 1; id <= 150; id++) {
-        const request = JSON.stringify({ type: "request", id, route: "echo", data });
-        await raw.send(TEXT, encoder.encode(request));
-      }
-      await waitFor(
-        () => gateway.metrics.messagesSent.websocket >= 150,
-        5_000,
-        "the gateway to queue every reply",
-      );
       await waitFor(
         () => gateway.sessions.count("websocket") === 0,
         5_000,
