@@ -9,9 +9,8 @@ import { websocketIdleTimeoutSec } from "../config/config.ts";
 import { ResilientServer } from "./resilient_server.ts";
 import { BATCH_SUBPROTOCOL } from "../core/frame_coalescer.ts";
 import { DenoWebSocketTransport } from "./transport_websocket_deno.ts";
-import type { WebSocketListener, WebSocketListenerOptions } from "./websocket_listener.ts";
-import { type UpgradeRefusal, WebSocketUpgradePolicy } from "./websocket_upgrade_policy.ts";
-import { SocketCount } from "./socket_count.ts";
+import { WebSocketListenerBase, type WebSocketListenerOptions } from "./websocket_listener.ts";
+import type { UpgradeRefusal } from "./websocket_upgrade_policy.ts";
 
 function plain(refusal: UpgradeRefusal): Response {
   return new Response(refusal.body + "\n", {
@@ -21,11 +20,9 @@ function plain(refusal: UpgradeRefusal): Response {
 }
 
 /** Serves WebSocket upgrades at `websocket.path` through `Deno.upgradeWebSocket`. */
-export class DenoWebSocketListener implements WebSocketListener {
+export class DenoWebSocketListener extends WebSocketListenerBase {
   readonly #options: WebSocketListenerOptions;
-  readonly #policy: WebSocketUpgradePolicy;
   readonly #server: ResilientServer;
-  readonly #sockets = new SocketCount();
 
   /**
    * Binds the listener.
@@ -33,14 +30,9 @@ export class DenoWebSocketListener implements WebSocketListener {
    * @throws {ListenError} when the port cannot be bound.
    */
   constructor(options: WebSocketListenerOptions) {
+    super(options);
     this.#options = options;
     const config = options.config.websocket;
-    this.#policy = new WebSocketUpgradePolicy({
-      config,
-      sessions: options.gateway.sessions,
-      events: options.events,
-      logger: options.logger,
-    });
     this.#server = new ResilientServer({
       name: "websocket",
       hostname: config.host,
@@ -63,28 +55,13 @@ export class DenoWebSocketListener implements WebSocketListener {
     return this.#server.listening;
   }
 
-  /** Upgraded sockets whose close handshake has not finished yet. */
-  get openSockets(): number {
-    return this.#sockets.open;
-  }
-
-  /** Resolves once every upgraded socket has closed, or when `signal` aborts. */
-  socketsClosed(signal?: AbortSignal): Promise<void> {
-    return this.#sockets.whenZero(signal);
-  }
-
-  /** Refuses new upgrades with 503 from now on; existing sessions are untouched. */
-  drain(): void {
-    this.#policy.drain();
-  }
-
   #handle(request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>): Response {
     const { gateway, config } = this.#options;
     const url = new URL(request.url);
-    const refusal = this.#policy.screen(
+    const refusal = this.policy.screen(
       url.pathname,
       request.headers.get("upgrade")?.toLowerCase() === "websocket",
-    ) ?? this.#policy.admit(request.headers.get("origin") ?? undefined);
+    ) ?? this.policy.admit(request.headers.get("origin") ?? undefined);
     if (refusal) return plain(refusal);
     // Read before upgrading: Deno closes the request (and its remoteAddr) on upgrade.
     const remoteAddr = `${info.remoteAddr.hostname}:${info.remoteAddr.port}`;
@@ -98,13 +75,13 @@ export class DenoWebSocketListener implements WebSocketListener {
         protocol: batching ? BATCH_SUBPROTOCOL : undefined,
       });
     } catch (error) {
-      this.#policy.badHandshake();
+      this.policy.badHandshake();
       return plain({ status: 400, body: `Bad Request: ${(error as Error).message}` });
     }
-    this.#sockets.opened();
+    this.sockets.opened();
     DenoWebSocketTransport.attach(upgrade.socket, gateway, remoteAddr, {
       batching,
-      onSocketClosed: this.#sockets.closed,
+      onSocketClosed: this.sockets.closed,
     });
     return upgrade.response;
   }
@@ -112,10 +89,5 @@ export class DenoWebSocketListener implements WebSocketListener {
   /** Stops accepting; open sessions are closed by whoever owns the session manager. */
   close(): Promise<void> {
     return this.#server.close();
-  }
-
-  /** Stops accepting. */
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
   }
 }

@@ -11,9 +11,7 @@
 import { BATCH_SUBPROTOCOL } from "../core/frame_coalescer.ts";
 import { GatewayWebSocketTransport } from "./transport_websocket_gateway.ts";
 import { type UpgradeDecision, type UpgradeRequest, WebSocketServer } from "./websocket/mod.ts";
-import type { WebSocketListener, WebSocketListenerOptions } from "./websocket_listener.ts";
-import { WebSocketUpgradePolicy } from "./websocket_upgrade_policy.ts";
-import { SocketCount } from "./socket_count.ts";
+import { WebSocketListenerBase, type WebSocketListenerOptions } from "./websocket_listener.ts";
 import { ListenError } from "./resilient_server.ts";
 
 /**
@@ -24,11 +22,8 @@ import { ListenError } from "./resilient_server.ts";
 const TEARDOWN_FACTOR = 4;
 
 /** Serves WebSocket upgrades at `websocket.path` on the gateway's own engine. */
-export class GatewayWebSocketListener implements WebSocketListener {
-  readonly #options: WebSocketListenerOptions;
-  readonly #policy: WebSocketUpgradePolicy;
+export class GatewayWebSocketListener extends WebSocketListenerBase {
   readonly #server: WebSocketServer;
-  readonly #sockets = new SocketCount();
 
   /**
    * Binds the listener.
@@ -36,35 +31,29 @@ export class GatewayWebSocketListener implements WebSocketListener {
    * @throws {ListenError} when the port cannot be bound.
    */
   constructor(options: WebSocketListenerOptions) {
-    this.#options = options;
+    super(options);
     const { config, events, logger } = options;
     const ws = config.websocket;
-    this.#policy = new WebSocketUpgradePolicy({
-      config: ws,
-      sessions: options.gateway.sessions,
-      events,
-      logger,
-    });
     try {
       this.#server = new WebSocketServer({
         hostname: ws.host,
         port: ws.port,
         reusePort: options.reusePort,
         screen: (head) =>
-          this.#policy.screen(
+          this.policy.screen(
             head.target,
             head.headers.get("upgrade")?.toLowerCase().split(",").some((item) =>
               item.trim() === "websocket"
             ) ?? false,
           ),
-        onRefused: () => this.#policy.badHandshake(),
-        onHandshakeTimeout: () => this.#policy.handshakeTimedOut(),
+        onRefused: () => this.policy.badHandshake(),
+        onHandshakeTimeout: () => this.policy.handshakeTimedOut(),
         upgrade: (request) => this.#upgrade(request),
         open: (connection) => {
-          this.#sockets.opened();
+          this.sockets.opened();
           return GatewayWebSocketTransport.attach(connection, options.gateway, {
             batching: connection.protocol === BATCH_SUBPROTOCOL,
-            onSocketClosed: this.#sockets.closed,
+            onSocketClosed: this.sockets.closed,
           });
         },
         handshakeTimeoutMs: config.limits.handshake_timeout_ms,
@@ -98,7 +87,7 @@ export class GatewayWebSocketListener implements WebSocketListener {
   }
 
   #upgrade(request: UpgradeRequest): UpgradeDecision {
-    const refusal = this.#policy.admit(request.headers.get("origin"));
+    const refusal = this.policy.admit(request.headers.get("origin"));
     if (refusal) return refusal;
     const batching = request.protocols.includes(BATCH_SUBPROTOCOL);
     return { accept: true, protocol: batching ? BATCH_SUBPROTOCOL : undefined };
@@ -117,31 +106,11 @@ export class GatewayWebSocketListener implements WebSocketListener {
     return this.#server.accepting;
   }
 
-  /** Upgraded connections not closed yet. */
-  get openSockets(): number {
-    return this.#sockets.open;
-  }
-
-  /** Resolves once every upgraded connection has closed, or when `signal` aborts. */
-  socketsClosed(signal?: AbortSignal): Promise<void> {
-    return this.#sockets.whenZero(signal);
-  }
-
-  /** Refuses new upgrades with 503 from now on; existing sessions are untouched. */
-  drain(): void {
-    this.#policy.drain();
-  }
-
   /**
    * Stops accepting and ends handshakes in progress. Sessions are closed by whoever owns the
    * session manager first; connections still open are closed with 1001.
    */
   close(): Promise<void> {
     return this.#server.close();
-  }
-
-  /** Stops accepting. */
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
   }
 }
