@@ -144,6 +144,26 @@ export function runTransportTests(harness: TransportHarness): void {
     });
   });
 
+  test("echoes a message many reads long whole, between small ones sent at once", async () => {
+    await withGateway(harness, { protocol: { max_message_bytes: 256 * 1024 } }, async (gateway) => {
+      const client = await harness.connect(gateway);
+      // Distinct text throughout, so bytes from a reused read buffer would show.
+      const big = Array.from({ length: 20_000 }, (_, i) => i.toString(36)).join(",");
+      const sent = [
+        { type: "request", id: 1, route: "echo", data: "a" },
+        { type: "request", id: 2, route: "echo", data: big },
+        { type: "request", id: 3, route: "echo", data: "b" },
+        { type: "request", id: 4, route: "echo", data: big.split(",").reverse().join(",") },
+        { type: "request", id: 5, route: "echo", data: "c" },
+      ];
+      await Promise.all(sent.map((message) => client.send(JSON.stringify(message))));
+      for (const { id, data } of sent) {
+        assert.deepEqual(JSON.parse(await client.next(5_000)), { type: "response", id, data });
+      }
+      await client.close();
+    });
+  });
+
   test("answers malformed and unknown messages with errors and stays up", async () => {
     await withGateway(harness, {}, async (gateway) => {
       const client = await harness.connect(gateway);

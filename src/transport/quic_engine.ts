@@ -18,7 +18,10 @@ export interface QuicCloseInfo {
   remote: boolean;
 }
 
-/** Called with bytes read from the message stream, in order. */
+/**
+ * Called with bytes read from the message stream, in order. The bytes are only valid during the
+ * call (engines reuse the buffer): copy what must outlive it.
+ */
 export type StreamDataHandler = (chunk: Uint8Array) => void;
 /**
  * Called once when the peer finishes (FIN) the message stream: its goodbye. A reset stream or a

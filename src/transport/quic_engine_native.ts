@@ -21,6 +21,12 @@ import { WebTransportConnection } from "./webtransport/webtransport_connection.t
 /** Swallows a write's rejection: the connection failed, and `onClosed` reports it. */
 const ignore = () => {};
 
+/**
+ * Bytes one read of a message stream takes at most. Each connection keeps one buffer this size
+ * for its reads; longer messages take several.
+ */
+const STREAM_READ_BYTES = 8 * 1024;
+
 /** The ALPN id of HTTP/3, which WebTransport runs on. */
 const ALPN_H3 = "h3";
 
@@ -89,8 +95,17 @@ class NativeConnection implements QuicEngineConnection {
   }
 
   async #readStream(readable: ReadableStream<Uint8Array>): Promise<void> {
+    // A BYOB reader over one buffer of our own: the default reader allocates 64 KiB for every
+    // read, which an idle connection holds while it waits and a busy one leaves to the GC.
+    const reader = readable.getReader({ mode: "byob" });
+    let buffer = new ArrayBuffer(STREAM_READ_BYTES);
     try {
-      for await (const chunk of readable) this.#handler.onStreamData(chunk);
+      while (true) {
+        const { value, done } = await reader.read(new Uint8Array(buffer));
+        if (done) break;
+        this.#handler.onStreamData(value);
+        buffer = value.buffer;
+      }
     } catch {
       // Reset by the peer or the connection failed: no goodbye; `onClosed` says how it ended.
       return;

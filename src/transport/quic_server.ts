@@ -16,6 +16,7 @@ import { loadQuicEngine } from "./quic_engines.ts";
 import type { TlsMaterial } from "./tls_certs.ts";
 import type { WebTransportRequest } from "./webtransport/webtransport_request.ts";
 import { attachQuicConnection } from "./quic_attach.ts";
+import { readUdpReceiveBufferBytes, udpReceiveBufferAdvice } from "./udp_receive_buffer.ts";
 import {
   type QuicConnectionHandler,
   type QuicEngineConnection,
@@ -100,6 +101,13 @@ export class QuicServer implements AsyncDisposable {
       onError: (message, error) => logger.error(message, { error }),
       webTransport: webTransport ? server.#webTransportOptions() : undefined,
     });
+    const advice = udpReceiveBufferAdvice(readUdpReceiveBufferBytes());
+    if (advice !== undefined) {
+      logger.warn(
+        "the kernel's UDP receive buffer is small: a busy QUIC listener will drop packets",
+        { ...advice },
+      );
+    }
     if (config.datagrams && !engine.supportsDatagrams) {
       logger.warn("this QUIC engine has no datagrams; unreliable messages use the stream", {
         engine: engine.name,
