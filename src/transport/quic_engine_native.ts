@@ -14,18 +14,12 @@ import type {
   QuicEngineListener,
   QuicListenOptions,
 } from "./quic_engine.ts";
-import { waitAtMost } from "./quic_engine.ts";
+import { readStreamChunks, waitAtMost } from "./quic_engine.ts";
 import { acceptWebTransport } from "./webtransport/webtransport_handshake.ts";
 import { WebTransportConnection } from "./webtransport/webtransport_connection.ts";
 
 /** Swallows a write's rejection: the connection failed, and `onClosed` reports it. */
 const ignore = () => {};
-
-/**
- * Bytes one read of a message stream takes at most. Each connection keeps one buffer this size
- * for its reads; longer messages take several.
- */
-const STREAM_READ_BYTES = 8 * 1024;
 
 /** The ALPN id of HTTP/3, which WebTransport runs on. */
 const ALPN_H3 = "h3";
@@ -95,21 +89,8 @@ class NativeConnection implements QuicEngineConnection {
   }
 
   async #readStream(readable: ReadableStream<Uint8Array>): Promise<void> {
-    // A BYOB reader over one buffer of our own: the default reader allocates 64 KiB for every
-    // read, which an idle connection holds while it waits and a busy one leaves to the GC.
-    const reader = readable.getReader({ mode: "byob" });
-    let buffer = new ArrayBuffer(STREAM_READ_BYTES);
-    try {
-      while (true) {
-        const { value, done } = await reader.read(new Uint8Array(buffer));
-        if (done) break;
-        this.#handler.onStreamData(value);
-        buffer = value.buffer;
-      }
-    } catch {
-      // Reset by the peer or the connection failed: no goodbye; `onClosed` says how it ended.
-      return;
-    }
+    // Reset by the peer or the connection failed: no goodbye; `onClosed` says how it ended.
+    if (!await readStreamChunks(readable, (chunk) => this.#handler.onStreamData(chunk))) return;
     this.#handler.onStreamEnd();
   }
 

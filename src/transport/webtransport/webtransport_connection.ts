@@ -7,7 +7,7 @@
  * @module
  */
 import type { QuicConnectionHandler, QuicEngineConnection } from "../quic_engine.ts";
-import { waitAtMost } from "../quic_engine.ts";
+import { readStreamChunks, waitAtMost } from "../quic_engine.ts";
 import { refuseStream, type WebTransportSession } from "./webtransport_session.ts";
 
 /** Swallows a write's rejection: the connection failed, and `onClosed` reports it. */
@@ -76,12 +76,9 @@ export class WebTransportConnection implements QuicEngineConnection {
   }
 
   async #readStream(readable: ReadableStream<Uint8Array>): Promise<void> {
-    try {
-      for await (const chunk of readable) this.#handler.onStreamData(chunk);
-    } catch {
-      // Reset by the client (browsers reset streams when a session closes) or the connection
-      // closed: either way the stream has ended.
-    }
+    // Reset by the client (browsers reset streams when a session closes) or the connection
+    // closed: either way the stream has ended.
+    await readStreamChunks(readable, (chunk) => this.#handler.onStreamData(chunk));
     this.#streamEnded.resolve();
     this.#handler.onStreamEnd();
   }
