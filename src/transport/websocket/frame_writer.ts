@@ -16,12 +16,11 @@ import { isSendableCloseCode } from "./close_code.ts";
 export const POOLED_OUTPUT_BYTES = 4 * 1024;
 /** Pooled buffers kept at most (4 MiB): the writes of a turn in which 1,024 connections wrote. */
 const POOL_LIMIT = 1024;
-const pool: ArrayBuffer[] = [];
+/** Whole pooled buffers, kept as views so that reusing one allocates nothing. */
+const pool: Uint8Array[] = [];
 
-/** Returns a buffer handed out by {@linkcode FrameWriter.take} once its write is done. */
-export function recycleOutput(bytes: Uint8Array): void {
-  const buffer = bytes.buffer as ArrayBuffer;
-  if (buffer.byteLength === POOLED_OUTPUT_BYTES && pool.length < POOL_LIMIT) pool.push(buffer);
+function recycle(buffer: Uint8Array): void {
+  if (buffer.length === POOLED_OUTPUT_BYTES && pool.length < POOL_LIMIT) pool.push(buffer);
 }
 
 const encoder = new TextEncoder();
@@ -36,6 +35,8 @@ function headerBytes(length: number): number {
 export class FrameWriter {
   #buffer: Uint8Array | undefined;
   #length = 0;
+  /** The whole buffer behind the last `take`, until {@linkcode recycleTaken}. */
+  #taken: Uint8Array | undefined;
 
   /** Bytes encoded and not yet taken. */
   get length(): number {
@@ -113,21 +114,29 @@ export class FrameWriter {
   }
 
   /**
-   * Hands out the encoded bytes and starts empty. Give the bytes to
-   * {@linkcode recycleOutput} once they are written; `undefined` when nothing is encoded.
+   * Hands out the encoded bytes and starts empty; `undefined` when nothing is encoded. Call
+   * {@linkcode recycleTaken} once they are written (a buffer taken and never given back is
+   * left to the garbage collector).
    */
   take(): Uint8Array | undefined {
     const buffer = this.#buffer;
     if (buffer === undefined || this.#length === 0) return undefined;
     const bytes = buffer.subarray(0, this.#length);
+    this.#taken = buffer;
     this.#buffer = undefined;
     this.#length = 0;
     return bytes;
   }
 
+  /** Gives the buffer behind the last {@linkcode take} back to the pool: its bytes are written. */
+  recycleTaken(): void {
+    if (this.#taken !== undefined) recycle(this.#taken);
+    this.#taken = undefined;
+  }
+
   /** Drops what is encoded and not taken. */
   clear(): void {
-    if (this.#buffer !== undefined) recycleOutput(this.#buffer);
+    if (this.#buffer !== undefined) recycle(this.#buffer);
     this.#buffer = undefined;
     this.#length = 0;
   }
@@ -149,13 +158,12 @@ export class FrameWriter {
     if (buffer !== undefined && buffer.length >= needed) return at;
     let grown: Uint8Array;
     if (buffer === undefined && needed <= POOLED_OUTPUT_BYTES) {
-      const pooled = pool.pop();
-      grown = pooled === undefined ? new Uint8Array(POOLED_OUTPUT_BYTES) : new Uint8Array(pooled);
+      grown = pool.pop() ?? new Uint8Array(POOLED_OUTPUT_BYTES);
     } else {
       grown = new Uint8Array(Math.max(needed, 2 * (buffer?.length ?? 0), POOLED_OUTPUT_BYTES));
       if (buffer !== undefined) {
         grown.set(buffer.subarray(0, at));
-        recycleOutput(buffer);
+        recycle(buffer);
       }
     }
     this.#buffer = grown;
