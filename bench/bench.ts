@@ -1,7 +1,8 @@
 /**
  * `deno task bench`: runs every figure several times on this machine, then writes
  * bench/results/latest.md and latest.json with the machine, the date, the median and the spread,
- * and the same under the run's date (bench/results/<YYYY-MM-DD>.md and .json) so the trend stays.
+ * and the same under the run's date (bench/results/<YYYY-MM-DD>.md and .json, with the UTC time
+ * added when that date has a run already) so the trend stays.
  *
  * Usage: deno task bench [--suite all] [--runs 3] [--seconds 5] [--only <figure id>]
  */
@@ -16,7 +17,8 @@ const USAGE =
   `Usage: deno task bench [--suite <name>] [--runs <n>] [--seconds <s>] [--only <figure id>]
 
 Runs the benchmark figures and writes bench/results/latest.md and latest.json, and a copy
-named by the date (bench/results/<YYYY-MM-DD>.md and .json).
+named by the date (bench/results/<YYYY-MM-DD>.md and .json; a later run of the same date
+adds the UTC time: <YYYY-MM-DD>T<HHMM>.md), so earlier runs stay.
 
 Suites:
   all        every suite below (default)
@@ -370,7 +372,7 @@ export async function main(args: string[]): Promise<number> {
   }
   if (wants("quic")) lines.push(`QUIC engines: see [quic_engines.md](quic_engines.md).`, ``);
   const table = lines.join("\n");
-  const dated = info.date.slice(0, 10);
+  const dated = await runName(info.date, dir);
   const written = [];
   for (const name of ["latest", dated]) {
     await Deno.writeTextFile(new URL(`${name}.json`, dir), json);
@@ -387,6 +389,21 @@ export async function main(args: string[]): Promise<number> {
   console.log(table);
   log(`Wrote bench/results/latest.md and ${dated}.md (and .json)`);
   return 0;
+}
+
+/**
+ * The name of a run's dated copy in `dir`: its date (`2026-12-07`), or, when a run of that date
+ * is there already, the date and the UTC time (`2026-12-07T1312`), so no run overwrites another.
+ */
+export async function runName(isoDate: string, dir: URL): Promise<string> {
+  const day = isoDate.slice(0, 10);
+  try {
+    await Deno.stat(new URL(`${day}.md`, dir));
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return day;
+    throw error;
+  }
+  return `${day}T${isoDate.slice(11, 13)}${isoDate.slice(14, 16)}`;
 }
 
 /** One feature-cost row: the variant ids (bench/compare.ts) with the feature off and on. */
