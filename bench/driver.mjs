@@ -144,7 +144,9 @@ if (mode === "connect" || mode === "hold") {
     JSON.stringify({
       mode,
       connections: sockets.length,
-      msgs_per_sec: received / elapsed,
+      // Echoes only: a `rate_limited` reply is a round trip too, but not the work measured.
+      msgs_per_sec: (received - refused) / elapsed,
+      received,
       refused,
     }),
   );
