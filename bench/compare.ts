@@ -111,8 +111,9 @@ const FEATURES_OFF = {
 /**
  * The gateway variants of the feature-cost table, each one feature on over {@linkcode
  * FEATURES_OFF}. The rate limit is the default (200/s, burst 400 per session): the echo
- * figure's 1,000 sessions with one request in flight each stay below it up to 200,000 msgs/s,
- * and every run checks that no reply was `rate_limited`.
+ * figure's 1,000 sessions with one request in flight each stay below it on average up to
+ * 200,000 msgs/s; a few sessions run faster than the rest, so the figure counts echoes only and
+ * a run fails when more than 1% of its replies were `rate_limited`.
  */
 export const FEATURE_VARIANTS: ServerSpec[] = [
   gatewaySpec("features_off", "gateway, every feature off", { config: FEATURES_OFF }, {
