@@ -1,12 +1,13 @@
 /**
  * Where the gateway's echo path spends its CPU (issue 18): runs one gateway with `--cpu-prof`
  * pinned to core 0 under the Bun driver's echo load (1,000 sessions, 64-byte data) on core 1,
+ * as fast as they go or at the latency figure's fixed rate (`--rate 20000`),
  * stops it with SIGTERM so it writes the profile, and prints the functions with the most self
  * time, the gateway's own functions with the most total time, and the share of each kind of
  * code (ours, npm packages, Deno's runtime, V8's garbage collector). Or summarises a
  * `.cpuprofile` written before.
  *
- * Usage: deno run -A bench/cpu_profile.ts [--seconds 5] [--engine gateway] [--top 25]
+ * Usage: deno run -A bench/cpu_profile.ts [--seconds 5] [--rate 0] [--engine gateway] [--top 25]
  *        deno run -A bench/cpu_profile.ts --summarise <file.cpuprofile>
  *
  * @module
@@ -20,6 +21,8 @@ Profiles the gateway under the echo load and prints where its CPU time goes.
 
 Options:
   --seconds <s>          how long the driver echoes (default: 5)
+  --rate <msgs/s>        echo at this fixed rate, as the latency figure does (20000 there);
+                         0: as fast as the sessions go (default: 0)
   --engine <name>        websocket.engine of the gateway: gateway or deno (default: gateway)
   --top <n>              functions listed (default: 25)
   --keep <dir>           keep the .cpuprofile in this directory (for Chrome DevTools)
@@ -131,7 +134,12 @@ function summarise(profile: CpuProfile, top: number): string[] {
 }
 
 /** Runs the gateway with `--cpu-prof` under the echo load; returns the profile's path. */
-async function profileEcho(seconds: number, engine: string, dir: string): Promise<string> {
+async function profileEcho(
+  seconds: number,
+  rate: number,
+  engine: string,
+  dir: string,
+): Promise<string> {
   const config = await writeBenchConfig({ websocket: { engine } });
   const [run, ...flags] = gatewayRunFlags();
   const gateway = new Deno.Command("taskset", {
@@ -171,11 +179,12 @@ async function profileEcho(seconds: number, engine: string, dir: string): Promis
         "1",
         "bun",
         new URL("driver.mjs", import.meta.url).pathname,
-        "throughput",
+        rate === 0 ? "throughput" : "latency",
         `ws://127.0.0.1:${port}/ws`,
         "1000",
         String(seconds),
         "64",
+        ...(rate === 0 ? [] : [String(rate), "0"]),
       ],
       stdout: "piped",
       stderr: "inherit",
@@ -199,10 +208,11 @@ async function profileEcho(seconds: number, engine: string, dir: string): Promis
 }
 
 async function main(args: string[]): Promise<number> {
-  let flags, seconds, top;
+  let flags, seconds, rate, top;
   try {
     flags = parseCliArgs(args, {
       seconds: { type: "string" },
+      rate: { type: "string" },
       engine: { type: "string", default: "gateway" },
       top: { type: "string" },
       keep: { type: "string" },
@@ -210,6 +220,7 @@ async function main(args: string[]): Promise<number> {
       help: { type: "boolean", short: "h" },
     });
     seconds = intFlag("seconds", flags.seconds, 5, 1, 600);
+    rate = intFlag("rate", flags.rate, 0, 0, 1_000_000);
     top = intFlag("top", flags.top, 25, 1, 500);
     if (!["gateway", "deno"].includes(flags.engine)) {
       throw new UsageError(`Invalid value for --engine: "${flags.engine}" is not gateway or deno`);
@@ -227,7 +238,7 @@ async function main(args: string[]): Promise<number> {
   if (path === undefined) {
     const dir = flags.keep ?? await Deno.makeTempDir({ prefix: "cpu_profile_" });
     await Deno.mkdir(dir, { recursive: true });
-    path = await profileEcho(seconds, flags.engine, dir);
+    path = await profileEcho(seconds, rate, flags.engine, dir);
     if (flags.keep === undefined) {
       const lines = summarise(JSON.parse(await Deno.readTextFile(path)), top);
       await Deno.remove(dir, { recursive: true });

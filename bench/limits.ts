@@ -102,7 +102,7 @@ async function measure(name: string, n: number, rounds: number): Promise<number>
     const buffer = new Uint8Array(64 * 1024);
     const transport = {
       kind: "websocket" as const,
-      write: (text: string) => (encoder.encodeInto(text, buffer), true),
+      write: (text: string) => encoder.encodeInto(text, buffer).written,
       get outboundBytes() {
         return real.socket.bufferedAmount;
       },

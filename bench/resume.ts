@@ -169,7 +169,7 @@ function detachedHeap(sessions: number, messages: number, bytes: number, shared:
   const transport = {
     kind: "websocket" as const,
     outboundBytes: 0,
-    write: () => true,
+    write: (text: string) => text.length,
     close: () => {},
   };
   const pad = "x".repeat(Math.max(0, bytes - 60));

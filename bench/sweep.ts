@@ -16,7 +16,12 @@ export function sweepFigure(sessions: number): Figure {
       const manager = new SessionManager();
       for (let i = 0; i < sessions; i++) {
         manager.create(
-          { kind: "websocket", outboundBytes: 0, write: () => true, close: () => {} },
+          {
+            kind: "websocket",
+            outboundBytes: 0,
+            write: (text: string) => text.length,
+            close: () => {},
+          },
           `10.0.0.1:${i}`,
         );
       }

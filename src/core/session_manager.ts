@@ -46,7 +46,7 @@ const DETACHED = new Map<TransportKind, Transport>();
 function detachedTransport(kind: TransportKind): Transport {
   let transport = DETACHED.get(kind);
   if (transport === undefined) {
-    transport = Object.freeze({ kind, outboundBytes: 0, write: () => false, close: () => {} });
+    transport = Object.freeze({ kind, outboundBytes: 0, write: () => -1, close: () => {} });
     DETACHED.set(kind, transport);
   }
   return transport;

@@ -86,8 +86,9 @@ export class SessionWriter {
     const resume = session.resume;
     if (resume !== undefined) return this.#writeSequenced(session, resume, text);
     // Without resume, the path before resume existed plus the slow-consumer count.
-    if (!this.#admit(session, text.length) || !session.transport.write(text)) return false;
-    const bytes = utf8ByteLength(text);
+    if (!this.#admit(session, text.length)) return false;
+    const bytes = session.transport.write(text);
+    if (bytes < 0) return false;
     session.messagesOut++;
     session.bytesOut += bytes;
     this.#events.onFrameSent(session.kind, bytes);
@@ -114,8 +115,8 @@ export class SessionWriter {
    */
   sendPush(session: Session, push: EncodedPush): boolean {
     if (push.unreliable) {
-      if (session.transport.writeDatagram?.(push.text)) {
-        const bytes = utf8ByteLength(push.text);
+      const bytes = session.transport.writeDatagram?.(push.text) ?? -1;
+      if (bytes >= 0) {
         session.messagesOut++;
         session.bytesOut += bytes;
         this.#events.onDatagramSent(session.kind, bytes);
@@ -137,16 +138,16 @@ export class SessionWriter {
       resume.hold({ text, unreliable: false });
       return true;
     }
-    const bytes = utf8ByteLength(text);
-    const stamped = resume.append(text, bytes);
+    const stamped = resume.append(text, utf8ByteLength(text));
     if (stamped === undefined) {
       this.#onOverflow(session);
       return false;
     }
     // Kept above before the check: a slow consumer's session is detached, and its client
     // resumes from the buffer.
-    if (!this.#admit(session, text.length) || !session.transport.write(stamped)) return false;
-    const sent = bytes + stamped.length - text.length;
+    if (!this.#admit(session, text.length)) return false;
+    const sent = session.transport.write(stamped);
+    if (sent < 0) return false;
     session.messagesOut++;
     session.bytesOut += sent;
     this.#events.onFrameSent(session.kind, sent);
@@ -158,8 +159,8 @@ export class SessionWriter {
   }
 
   #transmit(session: Session, text: string): boolean {
-    if (!session.transport.write(text)) return false;
-    const bytes = utf8ByteLength(text);
+    const bytes = session.transport.write(text);
+    if (bytes < 0) return false;
     session.messagesOut++;
     session.bytesOut += bytes;
     this.#events.onFrameSent(session.kind, bytes);

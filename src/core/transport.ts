@@ -19,13 +19,18 @@ export const TRANSPORT_KINDS: readonly TransportKind[] = ["websocket", "quic", "
 export interface Transport {
   /** Which transport this is. */
   readonly kind: TransportKind;
-  /** Sends one encoded envelope; returns false when the connection can no longer send. */
-  write(text: string): boolean;
   /**
-   * Sends one envelope unreliably (a QUIC or WebTransport datagram); absent, or false, where
-   * the transport or connection cannot, and the caller falls back to `write`.
+   * Sends one encoded envelope; returns its size in UTF-8 bytes (the transport counts them as
+   * it encodes, so the caller need not walk the text again), or -1 when the connection can no
+   * longer send.
    */
-  writeDatagram?(text: string): boolean;
+  write(text: string): number;
+  /**
+   * Sends one envelope unreliably (a QUIC or WebTransport datagram) and returns its size in
+   * UTF-8 bytes; absent, or -1, where the transport or connection cannot, and the caller falls
+   * back to `write`.
+   */
+  writeDatagram?(text: string): number;
   /**
    * Bytes accepted by `write` and not yet handed to the socket, for operators (the admin API)
    * and outbound limits; 0 where the transport cannot tell.

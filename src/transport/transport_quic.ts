@@ -8,7 +8,7 @@
 import type { Disconnect } from "../core/disconnect.ts";
 import type { Transport } from "../core/transport.ts";
 import type { QuicEngineConnection } from "./quic_engine.ts";
-import { encodeFrame } from "./quic_framing.ts";
+import { encodeFrame, FRAME_HEADER_BYTES } from "./quic_framing.ts";
 
 const encoder = new TextEncoder();
 
@@ -43,16 +43,18 @@ export class QuicTransport implements Transport {
     return this.#connection.queuedBytes;
   }
 
-  /** Sends one envelope as a frame on the message stream. */
-  write(text: string): boolean {
-    if (this.#closing) return false;
-    return this.#connection.writeStream(encodeFrame(text));
+  /** Sends one envelope as a frame on the message stream: its UTF-8 bytes, or -1 when closing. */
+  write(text: string): number {
+    if (this.#closing) return -1;
+    const frame = encodeFrame(text);
+    return this.#connection.writeStream(frame) ? frame.length - FRAME_HEADER_BYTES : -1;
   }
 
-  /** Sends one envelope as a datagram; false when it cannot go (off, too big, closed). */
-  writeDatagram(text: string): boolean {
-    if (this.#closing) return false;
-    return this.#connection.sendDatagram(encoder.encode(text));
+  /** Sends one envelope as a datagram: its UTF-8 bytes, or -1 when it cannot go (off, too big, closed). */
+  writeDatagram(text: string): number {
+    if (this.#closing) return -1;
+    const bytes = encoder.encode(text);
+    return this.#connection.sendDatagram(bytes) ? bytes.length : -1;
   }
 
   /** Closes the connection with the disconnect's code as the application error code. */

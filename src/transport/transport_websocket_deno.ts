@@ -132,9 +132,12 @@ export class DenoWebSocketTransport implements Transport, PendingOutput, EventLi
     }
   }
 
-  /** Sends (or, batching, queues) one envelope; false once the socket is closing or closed. */
-  write(text: string): boolean {
-    if (this.#socket.readyState !== WebSocket.OPEN) return false;
+  /**
+   * Sends (or, batching, queues) one envelope: its UTF-8 bytes (counted here: Deno's socket
+   * does not say), or -1 once the socket is closing or closed.
+   */
+  write(text: string): number {
+    if (this.#socket.readyState !== WebSocket.OPEN) return -1;
     if (!this.#batching) {
       this.#socket.send(text);
     } else if (this.#queue) {
@@ -143,7 +146,7 @@ export class DenoWebSocketTransport implements Transport, PendingOutput, EventLi
       this.#queue = [text];
       flushScheduler.schedule(this);
     }
-    return true;
+    return utf8ByteLength(text);
   }
 
   /**

@@ -15,6 +15,7 @@ import {
 } from "../core/disconnect.ts";
 import { flushScheduler, joinEnvelopes, type PendingOutput } from "../core/frame_coalescer.ts";
 import type { Gateway } from "../core/gateway.ts";
+import { utf8ByteLength } from "../core/protocol.ts";
 import type { Session } from "../core/session.ts";
 import type { Transport } from "../core/transport.ts";
 import {
@@ -137,9 +138,12 @@ export class GatewayWebSocketTransport implements Transport, PendingOutput, Conn
     this.#onSocketClosed?.();
   }
 
-  /** Sends (or, batching, queues) one envelope; false once the connection is closing. */
-  write(text: string): boolean {
-    if (this.#connection.readyState !== OPEN) return false;
+  /**
+   * Sends (or, batching, queues) one envelope: its UTF-8 bytes, as the frame writer counted
+   * them (or counted here when batching); -1 once the connection is closing.
+   */
+  write(text: string): number {
+    if (this.#connection.readyState !== OPEN) return -1;
     if (!this.#batching) return this.#connection.send(text);
     if (this.#queue) {
       this.#queue.push(text);
@@ -148,7 +152,7 @@ export class GatewayWebSocketTransport implements Transport, PendingOutput, Conn
       flushScheduler.schedule(this);
     }
     this.#queuedLength += text.length;
-    return true;
+    return utf8ByteLength(text);
   }
 
   /**

@@ -45,7 +45,7 @@ function fakeTransport(closes: Disconnect[]): Transport {
   return {
     kind: "websocket",
     outboundBytes: 0,
-    write: () => true,
+    write: (text: string) => text.length,
     close: (d) => void closes.push(d),
   };
 }

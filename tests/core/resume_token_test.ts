@@ -10,7 +10,7 @@ import { SessionManager } from "../../src/core/session_manager.ts";
 Deno.test("resume tokens name node and session, and a new token replaces the secret", () => {
   const sessions = new SessionManager({ newId: () => "0b6f-session" });
   const session = sessions.create(
-    { kind: "websocket", outboundBytes: 0, write: () => true, close: () => {} },
+    { kind: "websocket", outboundBytes: 0, write: (text: string) => text.length, close: () => {} },
     "a",
   );
   const tokens = new ResumeTokens("node-1", { maxBytes: 1024, maxMessages: 16 });

@@ -22,7 +22,7 @@ function recorder(ping?: () => boolean): Transport & { written: string[] } {
     written,
     write: (text) => {
       written.push(text);
-      return true;
+      return text.length;
     },
     close: () => {},
     ...(ping && { ping }),

@@ -12,7 +12,12 @@ import { SessionManager } from "../../src/core/session_manager.ts";
 import type { Transport, TransportKind } from "../../src/core/transport.ts";
 
 function transport(kind: TransportKind, closes: Disconnect[] = []): Transport {
-  return { kind, outboundBytes: 0, write: () => true, close: (d) => void closes.push(d) };
+  return {
+    kind,
+    outboundBytes: 0,
+    write: (text: string) => text.length,
+    close: (d) => void closes.push(d),
+  };
 }
 
 Deno.test("SessionManager creates, looks up, counts by transport and iterates", () => {
@@ -96,7 +101,7 @@ Deno.test("SessionManager detaches a resumable session on a drop and ends it on 
   assert.deepEqual(closes, [DisconnectHeartbeatTimeout], "the detached one's connection closed");
   assert.deepEqual([manager.size, manager.detachedCount, manager.count("websocket")], [1, 1, 0]);
   assert.equal(a.state, "detached");
-  assert.equal(a.transport.write("x"), false, "a detached session sends nothing");
+  assert.equal(a.transport.write("x"), -1, "a detached session sends nothing");
   assert.equal(manager.close(a, DisconnectShutdown), true, "a non-detaching close ends it");
   assert.deepEqual([manager.size, manager.detachedCount], [0, 0]);
 });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { DisconnectTransportError } from "../../src/core/disconnect.ts";
-import { encodePush } from "../../src/core/protocol.ts";
+import { encodePush, utf8ByteLength } from "../../src/core/protocol.ts";
 import { ResumeBuffer } from "../../src/core/resume_buffer.ts";
 import { ResumeTokens } from "../../src/core/resume_token.ts";
 import type { Session } from "../../src/core/session.ts";
@@ -16,8 +16,10 @@ function setup(datagrams = false) {
   const transport = {
     kind: "quic" as const,
     outboundBytes: 0,
-    write: (text: string) => (sent.push(text), true),
-    writeDatagram: datagrams ? (text: string) => (sent.push(`datagram ${text}`), true) : undefined,
+    write: (text: string) => (sent.push(text), utf8ByteLength(text)),
+    writeDatagram: datagrams
+      ? (text: string) => (sent.push(`datagram ${text}`), utf8ByteLength(text))
+      : undefined,
     close: () => {},
   };
   const session = manager.create(transport, "a");
@@ -90,7 +92,7 @@ function slowSetup(maxOutboundBytes: number) {
       this.reads++;
       return this.queued;
     },
-    write: (text: string) => (sent.push(text), true),
+    write: (text: string) => (sent.push(text), utf8ByteLength(text)),
     close: () => {},
   };
   const session = new SessionManager().create(transport, "a");
@@ -159,7 +161,7 @@ Deno.test("SessionWriter without a limit never reads the transport's queue", () 
       reads++;
       return 1e12;
     },
-    write: (text: string) => (sent.push(text), true),
+    write: (text: string) => (sent.push(text), utf8ByteLength(text)),
     close: () => {},
   }, "a");
   for (let i = 0; i < 1000; i++) writer.write(session, "x".repeat(1000));

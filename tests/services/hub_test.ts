@@ -20,7 +20,12 @@ function setup() {
   manager.observe(hub);
   const open = (name: string): Session =>
     manager.create(
-      { kind: "websocket", outboundBytes: 0, write: () => true, close: () => {} },
+      {
+        kind: "websocket",
+        outboundBytes: 0,
+        write: (text: string) => text.length,
+        close: () => {},
+      },
       name,
     );
   return { manager, hub, written, open };

@@ -69,11 +69,12 @@ export interface WebSocketConnection {
   /** `WebSocket.OPEN` (1), `CLOSING` (2) or `CLOSED` (3), as in the browser API. */
   readonly readyState: number;
   /**
-   * Queues a text message; false once closing, or when it takes `bufferedAmount` past
-   * `maxBufferedBytes` (the connection is then torn down); the message is dropped then.
+   * Queues a text message and returns its payload's size in UTF-8 bytes; -1 once closing, or
+   * when it takes `bufferedAmount` past `maxBufferedBytes` (the connection is then torn down):
+   * the message is dropped then.
    */
-  send(text: string): boolean;
-  /** Queues a binary message (copied at once); false as for `send`. */
+  send(text: string): number;
+  /** Queues a binary message (copied at once); false where `send` would return -1. */
   sendBinary(bytes: Uint8Array): boolean;
   /** Queues a ping; false once closing. Its pong reaches `onPong` with the round trip. */
   ping(payload?: Uint8Array): boolean;
@@ -290,11 +291,11 @@ export class Connection implements WebSocketConnection, FrameSink {
     this.#readLoop();
   }
 
-  /** Queues a text message; false once closing (the message is dropped). */
-  send(text: string): boolean {
-    if (this.#state !== OPEN) return false;
-    this.#writer.text(text);
-    return this.#queued();
+  /** Queues a text message: its UTF-8 bytes, or -1 once closing (the message is dropped). */
+  send(text: string): number {
+    if (this.#state !== OPEN) return -1;
+    const bytes = this.#writer.text(text);
+    return this.#queued() ? bytes : -1;
   }
 
   /** Queues a binary message (copied at once); false once closing. */

@@ -50,8 +50,8 @@ export class FrameWriter {
     this.#length = at + bytes.length;
   }
 
-  /** Appends a text frame. */
-  text(text: string): void {
+  /** Appends a text frame; returns its payload's size in UTF-8 bytes. */
+  text(text: string): number {
     const chars = text.length;
     // Reserve for the worst case, 3 bytes per UTF-16 unit; the header is sized for ASCII.
     let header = headerBytes(chars);
@@ -71,6 +71,7 @@ export class FrameWriter {
     }
     writeHeader(buffer, at, 0x81, written);
     this.#length = payloadAt + written;
+    return written;
   }
 
   /** Appends a binary frame. */

@@ -198,7 +198,7 @@ Deno.test("Connection completes a close handshake it starts, after its pending o
     const recorded = await server.connection();
     recorded.connection.send("last words");
     recorded.connection.close(4000, "see you");
-    assert.equal(recorded.connection.send("too late"), false);
+    assert.equal(recorded.connection.send("too late"), -1);
     const close = await client.readClose();
     assert.deepEqual([close.code, close.reason], [4000, "see you"]);
     assert.deepEqual(close.before.map((frame) => decode(frame.payload)), ["last words"]);

@@ -35,6 +35,18 @@ Deno.test("Connection sends everything queued in one turn as one write", async (
   connection.terminate();
 });
 
+Deno.test("Connection.send returns the UTF-8 bytes of the message it queued", async () => {
+  const { conn, connection } = open();
+  assert.equal(connection.send("plain"), 5);
+  assert.equal(connection.send("h\u00e9 \u20ac \u{1F600}"), 1 + 2 + 1 + 3 + 1 + 4);
+  assert.equal(connection.send(""), 0);
+  await endOfTurn();
+  const frames = decodeServerFrames(conn.writes[0]);
+  assert.deepEqual(frames.map((f) => f.payload.length), [5, 12, 0]);
+  conn.completeWrite();
+  connection.terminate();
+});
+
 Deno.test("Connection keeps one write in flight and sends what queued meanwhile in the next", async () => {
   const { conn, connection } = open();
   connection.send("first");
